@@ -1,0 +1,5 @@
+//! MTProto 2.0 cryptography on the RustCrypto crates.
+
+mod ctr;
+
+pub use ctr::AesCtr;

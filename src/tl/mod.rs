@@ -1,0 +1,1 @@
+//! The TL binary codec and the MTProto service schema.

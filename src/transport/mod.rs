@@ -1,0 +1,1 @@
+//! MTProto transports: framing of packets over a byte stream.
