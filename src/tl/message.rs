@@ -260,3 +260,48 @@ pub fn write_gzip_packed(out: &mut Vec<u8>, data: &[u8]) {
     out.extend_from_slice(&GZIP_PACKED_ID.to_le_bytes());
     super::write_bytes(out, &deflate(data));
 }
+
+/// Bytes of a plain message's header: auth_key_id (0), msg_id, length.
+pub const PLAIN_HEADER_LEN: usize = 20;
+
+/// A plain (unencrypted) message, as used during auth key creation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlainMessage<'a> {
+    /// Its msg_id.
+    pub msg_id: i64,
+    /// Its body.
+    pub body: &'a [u8],
+}
+
+impl<'a> PlainMessage<'a> {
+    /// Parses a whole transport packet as a plain message: auth_key_id must
+    /// be 0 and message_length must equal the bytes that follow.
+    pub fn parse(packet: &'a [u8]) -> Result<Self> {
+        let mut r = Reader::new(packet);
+        if r.read_i64()? != 0 {
+            return Err(Error::NotPlain);
+        }
+        let msg_id = r.read_i64()?;
+        let claimed = r.read_i32()?;
+        let actual = r.remaining();
+        if usize::try_from(claimed).ok() != Some(actual) {
+            return Err(Error::BadPlainLength { claimed, actual });
+        }
+        Ok(Self {
+            msg_id,
+            body: r.read_rest(),
+        })
+    }
+
+    /// Appends a plain message (header and body) to `out`.
+    ///
+    /// # Panics
+    /// If `body` is longer than `i32::MAX` (a caller bug).
+    pub fn write(out: &mut Vec<u8>, msg_id: i64, body: &[u8]) {
+        let len = i32::try_from(body.len()).expect("plain body under 2 GiB");
+        out.extend_from_slice(&0i64.to_le_bytes());
+        out.extend_from_slice(&msg_id.to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(body);
+    }
+}

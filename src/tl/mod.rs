@@ -101,6 +101,17 @@ pub enum Error {
     /// gzip data that is not a valid gzip stream.
     #[error("gzip_packed data is corrupt")]
     GzipCorrupt,
+    /// A plain (unencrypted) message whose auth_key_id is not zero.
+    #[error("plain message with a non-zero auth_key_id")]
+    NotPlain,
+    /// A plain message whose length field disagrees with its packet.
+    #[error("plain message claims {claimed} body bytes, its packet has {actual}")]
+    BadPlainLength {
+        /// The message_length field.
+        claimed: i32,
+        /// Bytes after the 20-byte header.
+        actual: usize,
+    },
     /// Bytes left over after a value that should have filled its input.
     #[error("{extra} trailing bytes after the value")]
     TrailingBytes {
