@@ -4,6 +4,7 @@ mod auth_key;
 mod ctr;
 mod ige;
 mod message;
+mod pq;
 
 #[cfg(test)]
 mod vectors;
@@ -14,6 +15,7 @@ pub use ige::{ige_decrypt, ige_encrypt};
 pub use message::{
     decrypt_message_in_place, encrypt_message_in_place, encrypt_message_with_padding,
 };
+pub use pq::factorize;
 
 /// Errors of the block cipher and RSA functions.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
