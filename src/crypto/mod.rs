@@ -2,8 +2,10 @@
 
 mod auth_key;
 mod ctr;
+mod dh;
 mod ige;
 mod message;
+mod num;
 mod pq;
 
 #[cfg(test)]
@@ -11,6 +13,11 @@ mod vectors;
 
 pub use auth_key::{derive_aes, msg_key_for, AuthKey, Side};
 pub use ctr::AesCtr;
+pub use dh::{
+    check_dh_answer_hash, check_dh_params, check_g_range, decrypt_dh_answer, encrypt_dh_answer,
+    encrypt_dh_answer_with_padding, first_salt, modpow, new_nonce_hash, tmp_aes_key_iv,
+    TELEGRAM_DH_PRIME,
+};
 pub use ige::{ige_decrypt, ige_encrypt};
 pub use message::{
     decrypt_message_in_place, encrypt_message_in_place, encrypt_message_with_padding,
