@@ -1,4 +1,31 @@
 //! MTProto 2.0 cryptography on the RustCrypto crates.
+//!
+//! The pieces, in the order a connection meets them:
+//!
+//! - **Auth key creation** (the DH handshake):
+//!   [`factorize`] splits the server's `pq` (proof of work);
+//!   [`RsaPublicKey`] holds a server key and its [fingerprint](RsaPublicKey::fingerprint),
+//!   [`rsa_pad_encrypt`] encrypts `p_q_inner_data` with RSA_PAD (and
+//!   [`rsa_legacy_encrypt`] with the older format);
+//!   [`tmp_aes_key_iv`], [`decrypt_dh_answer`] / [`check_dh_answer_hash`] open
+//!   `server_DH_inner_data`; [`check_dh_params`] and [`check_g_range`] vet the
+//!   server's prime, generator and `g_a`; [`modpow`] computes `g_b` and the
+//!   key; [`encrypt_dh_answer`] seals `client_DH_inner_data`;
+//!   [`new_nonce_hash`] and [`first_salt`] finish the exchange.
+//!   The server side of the same steps ([`RsaPrivateKey`],
+//!   [`RsaPrivateKey::rsa_pad_decrypt`], [`RsaPrivateKey::legacy_decrypt`])
+//!   is here too, for test DCs.
+//! - **Encrypted messages**: [`AuthKey`] with its id and aux hash;
+//!   [`msg_key_for`] and [`derive_aes`] are the MTProto 2.0 key derivation;
+//!   [`encrypt_message_in_place`] and [`decrypt_message_in_place`] handle a
+//!   whole message (padding, msg_key, AES-256-IGE, header) without copying
+//!   the body.
+//! - **Ciphers**: [`ige_encrypt`] / [`ige_decrypt`] (AES-256-IGE, in place)
+//!   and [`AesCtr`] (AES-256-CTR, for the obfuscated2 transport).
+//!
+//! Secret-dependent big-number work (RSA private exponent, DH exponent) goes
+//! through `crypto-bigint`'s constant-time Montgomery exponentiation; MAC-like
+//! comparisons (msg_key, hashes) use `subtle`.
 
 mod auth_key;
 mod ctr;
@@ -7,6 +34,7 @@ mod ige;
 mod message;
 mod num;
 mod pq;
+mod rsa;
 
 #[cfg(test)]
 mod vectors;
@@ -23,6 +51,11 @@ pub use message::{
     decrypt_message_in_place, encrypt_message_in_place, encrypt_message_with_padding,
 };
 pub use pq::factorize;
+pub use rsa::{
+    legacy_check, rsa_legacy_encrypt, rsa_legacy_encrypt_with_random, rsa_pad_encrypt,
+    rsa_pad_encrypt_with_random, RsaPrivateKey, RsaPublicKey, TELEGRAM_PRODUCTION_KEY_PEM,
+    TELEGRAM_TEST_KEY_PEM,
+};
 
 /// Errors of the block cipher and RSA functions.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

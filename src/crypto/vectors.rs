@@ -20,6 +20,10 @@ pub(crate) fn rsa_pad_vector() -> Vectors {
     parse(include_str!("../../tests/vectors/rsa_pad_vector.txt"))
 }
 
+pub(crate) const TEST_PRIVATE_PEM: &str = include_str!("../../tests/vectors/test_rsa_2048.pem");
+pub(crate) const TEST_PUBLIC_PEM: &str = include_str!("../../tests/vectors/test_rsa_2048.pub.pem");
+pub(crate) const TEST_SPKI_PEM: &str = include_str!("../../tests/vectors/test_rsa_2048.spki.pem");
+
 fn parse(text: &str) -> Vectors {
     let mut sections = vec![Section {
         title: String::new(),
