@@ -83,6 +83,20 @@ pub(crate) fn seal(key: &AuthKey, side: Side, buf: &mut FrameBuf) {
     header[8..].copy_from_slice(&msg_key);
 }
 
+/// The encrypted message inside a packet of the padded intermediate
+/// transport, which appends 0..=15 random bytes the envelope does not count:
+/// the header (24 bytes) and as many whole AES blocks as fit.
+///
+/// Only for padded transports: elsewhere a packet that is not whole blocks is
+/// refused by [`decrypt_message_in_place`] as it should be.
+pub fn strip_transport_padding(packet: &mut [u8]) -> &mut [u8] {
+    let keep = match packet.len().checked_sub(24) {
+        Some(body) => 24 + body / 16 * 16,
+        None => packet.len(),
+    };
+    &mut packet[..keep]
+}
+
 /// Decrypts an encrypted message in place and returns its plaintext without
 /// the padding: `salt | session_id | msg_id | seq_no | msg_len | body`, so
 /// the body is `plain[32..]`.
@@ -373,6 +387,29 @@ mod tests {
                 bytes[..8].copy_from_slice(&key.id().to_le_bytes());
             }
             let _ = decrypt_message_in_place(&key, Side::Server, &mut bytes);
+        }
+    }
+}
+
+#[cfg(test)]
+mod strip_tests {
+    use super::strip_transport_padding;
+
+    #[test]
+    fn strips_to_whole_blocks() {
+        for (len, keep) in [
+            (0, 0),
+            (23, 23),
+            (24, 24),
+            (39, 24),
+            (40, 40),
+            (24 + 64 + 15, 88),
+        ] {
+            assert_eq!(
+                strip_transport_padding(&mut vec![0; len]).len(),
+                keep,
+                "len {len}"
+            );
         }
     }
 }

@@ -49,6 +49,7 @@ pub use dh::{
 pub use ige::{ige_decrypt, ige_encrypt};
 pub use message::{
     decrypt_message_in_place, encrypt_message_in_place, encrypt_message_with_padding,
+    strip_transport_padding,
 };
 pub use pq::factorize;
 pub use rsa::{
