@@ -68,5 +68,7 @@
 
 pub mod buf;
 pub mod crypto;
+pub mod handshake;
+pub mod session;
 pub mod tl;
 pub mod transport;

@@ -1,0 +1,323 @@
+//! Message identifiers and sequence numbers.
+//!
+//! A client msg_id is about `unixtime * 2^32`, divisible by 4, and strictly
+//! increasing within a session. Time comes from the caller: the generator
+//! holds the unix time matching one `Instant` and adds the monotonic time
+//! elapsed since, plus the offset learned from the server.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+/// A point in time given by the caller, as both a monotonic instant and the
+/// unix time (seconds and nanoseconds) it corresponds to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Clock {
+    /// The monotonic anchor.
+    pub at: Instant,
+    /// Unix time at `at`, in nanoseconds.
+    pub unix_nanos: i128,
+}
+
+impl Clock {
+    /// A clock where `at` is `unix` after the Unix epoch.
+    pub fn new(at: Instant, unix: Duration) -> Self {
+        Self {
+            at,
+            unix_nanos: unix.as_nanos() as i128,
+        }
+    }
+
+    /// Unix time in nanoseconds at `now` (earlier instants count as the anchor).
+    pub fn unix_nanos_at(&self, now: Instant) -> i128 {
+        self.unix_nanos + now.saturating_duration_since(self.at).as_nanos() as i128
+    }
+
+    /// Unix time in whole seconds at `now`.
+    pub fn unix_secs_at(&self, now: Instant) -> i64 {
+        (self.unix_nanos_at(now).div_euclid(1_000_000_000)) as i64
+    }
+}
+
+/// Unix seconds carried in a msg_id's upper 32 bits.
+pub fn msg_id_secs(msg_id: i64) -> i64 {
+    msg_id >> 32
+}
+
+/// Generates the client's msg_ids for one session.
+#[derive(Clone, Debug)]
+pub struct MsgIdGen {
+    clock: Clock,
+    /// Server time minus local time, nanoseconds.
+    offset_nanos: i128,
+    last: i64,
+}
+
+impl MsgIdGen {
+    /// A generator on `clock` with a known server time offset (seconds).
+    pub fn new(clock: Clock, offset_secs: i64) -> Self {
+        Self {
+            clock,
+            offset_nanos: offset_secs as i128 * 1_000_000_000,
+            last: 0,
+        }
+    }
+
+    /// Server time minus local time, in whole seconds (rounded down).
+    pub fn offset_secs(&self) -> i64 {
+        self.offset_nanos.div_euclid(1_000_000_000) as i64
+    }
+
+    /// The server's unix time at `now`, in seconds, as far as we know it.
+    pub fn server_secs(&self, now: Instant) -> i64 {
+        ((self.clock.unix_nanos_at(now) + self.offset_nanos).div_euclid(1_000_000_000)) as i64
+    }
+
+    /// The msg_id the server's clock would give `now`, before monotonicity.
+    fn raw(&self, now: Instant) -> i64 {
+        let nanos = self.clock.unix_nanos_at(now) + self.offset_nanos;
+        let secs = nanos.div_euclid(1_000_000_000) as i64;
+        let frac = nanos.rem_euclid(1_000_000_000) as u64;
+        // The low 32 bits are the fraction of the second, scaled to 2^32.
+        let low = ((frac << 32) / 1_000_000_000) as i64;
+        ((secs << 32) | low) & !3
+    }
+
+    /// A new msg_id: about the server's time, divisible by 4, greater than
+    /// every id this generator gave before (since its last correction).
+    pub fn next(&mut self, now: Instant) -> i64 {
+        let mut id = self.raw(now);
+        if id <= self.last {
+            id = self.last + 4;
+        }
+        self.last = id;
+        id
+    }
+
+    /// Takes the server's time from a msg_id it sent (seconds in the upper
+    /// half) as seen at `now`, and restarts the sequence from the corrected
+    /// time.
+    ///
+    /// After `bad_msg_notification` 16 or 17 the refused ids were never
+    /// accepted by the server, so the next id is taken from the corrected
+    /// clock even when that is lower than the ids already handed out: a
+    /// generator that stayed monotonic would keep producing ids that are
+    /// too high.
+    pub fn correct_from_server(&mut self, now: Instant, server_msg_id: i64) {
+        let server_nanos = (server_msg_id >> 32) as i128 * 1_000_000_000
+            + (((server_msg_id as u64 & 0xffff_ffff) * 1_000_000_000) >> 32) as i128;
+        self.offset_nanos = server_nanos - self.clock.unix_nanos_at(now);
+        self.last = 0;
+    }
+
+    /// Sets the offset in seconds (from the handshake's server_time), keeping
+    /// ids monotonic.
+    pub fn set_offset_secs(&mut self, offset_secs: i64) {
+        self.offset_nanos = offset_secs as i128 * 1_000_000_000;
+    }
+}
+
+/// seq_no: twice the number of content-related messages sent before, plus
+/// one for a content-related message.
+#[derive(Clone, Debug, Default)]
+pub struct SeqNo {
+    content_sent: i32,
+}
+
+impl SeqNo {
+    /// The seq_no for the next message.
+    pub fn next(&mut self, content_related: bool) -> i32 {
+        let seq = self.content_sent.wrapping_mul(2);
+        if content_related {
+            self.content_sent = self.content_sent.wrapping_add(1);
+            seq | 1
+        } else {
+            seq
+        }
+    }
+
+    /// Content-related messages counted so far.
+    pub fn content_sent(&self) -> i32 {
+        self.content_sent
+    }
+
+    /// Moves the counter forward (after `bad_msg_notification` 32: seqno
+    /// too low) so that later messages carry a higher seq_no.
+    pub fn bump(&mut self, by: i32) {
+        self.content_sent = self.content_sent.saturating_add(by);
+    }
+}
+
+/// Why an inbound msg_id is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MsgIdError {
+    /// Server msg_ids are odd.
+    #[error("server msg_id is even")]
+    Even,
+    /// Outside [-300 s, +30 s] of the server's time.
+    #[error("msg_id is {skew_secs} s away from the server's time")]
+    OutOfWindow {
+        /// msg_id time minus expected server time.
+        skew_secs: i64,
+    },
+    /// Seen before.
+    #[error("duplicate msg_id")]
+    Duplicate,
+    /// Older than every id the window still remembers.
+    #[error("msg_id older than the replay window")]
+    TooOld,
+}
+
+/// Remembers the most recent inbound msg_ids to drop duplicates and replays.
+#[derive(Clone, Debug)]
+pub struct ReplayWindow {
+    capacity: usize,
+    order: VecDeque<i64>,
+    sorted: BTreeSet<i64>,
+}
+
+impl ReplayWindow {
+    /// A window of the last `capacity` ids (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            order: VecDeque::new(),
+            sorted: BTreeSet::new(),
+        }
+    }
+
+    /// Checks an inbound id without recording it.
+    pub fn check(&self, msg_id: i64) -> Result<(), MsgIdError> {
+        if self.sorted.contains(&msg_id) {
+            return Err(MsgIdError::Duplicate);
+        }
+        if self.order.len() == self.capacity {
+            // Full: anything older than what we still remember might be a
+            // replay we can no longer recognise.
+            if let Some(&oldest) = self.sorted.first() {
+                if msg_id < oldest {
+                    return Err(MsgIdError::TooOld);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records an accepted id, forgetting the oldest-inserted when full.
+    pub fn insert(&mut self, msg_id: i64) {
+        if self.sorted.insert(msg_id) {
+            self.order.push_back(msg_id);
+            if self.order.len() > self.capacity {
+                if let Some(old) = self.order.pop_front() {
+                    self.sorted.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Ids remembered.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clock() -> (Instant, Clock) {
+        // Tests need some anchor; the code under test only ever sees it as input.
+        #[allow(clippy::disallowed_methods)]
+        let t0 = Instant::now();
+        (t0, Clock::new(t0, Duration::from_secs(1_700_000_000)))
+    }
+
+    #[test]
+    fn msg_ids_track_unix_time_divisible_by_4_and_increase() {
+        let (t0, c) = clock();
+        let mut g = MsgIdGen::new(c, 0);
+        let a = g.next(t0);
+        assert_eq!(a >> 32, 1_700_000_000);
+        assert_eq!(a % 4, 0);
+        let b = g.next(t0);
+        assert!(b > a && b % 4 == 0);
+        let later = g.next(t0 + Duration::from_millis(1500));
+        assert_eq!(later >> 32, 1_700_000_001);
+        // Half a second in the low bits: about 2^31.
+        assert!(((later & 0xffff_ffff) - (1 << 31)).abs() < 1 << 24);
+    }
+
+    #[test]
+    fn offset_moves_ids() {
+        let (t0, c) = clock();
+        let mut g = MsgIdGen::new(c, 100);
+        assert_eq!(g.next(t0) >> 32, 1_700_000_100);
+        assert_eq!(g.server_secs(t0), 1_700_000_100);
+    }
+
+    #[test]
+    fn correction_downwards_produces_an_id_in_range() {
+        let (t0, c) = clock();
+        // Local clock 1000 s fast: every id is too high.
+        let mut g = MsgIdGen::new(Clock::new(c.at, Duration::from_secs(1_700_001_000)), 0);
+        let too_high = g.next(t0);
+        let _ = g.next(t0);
+        let server_msg_id = (1_700_000_000_i64 << 32) | 1;
+        g.correct_from_server(t0, server_msg_id);
+        let fixed = g.next(t0);
+        assert!(
+            fixed < too_high,
+            "the new id must not stay monotonic above the bad one"
+        );
+        assert!((msg_id_secs(fixed) - 1_700_000_000).abs() <= 1);
+        assert_eq!(fixed % 4, 0);
+        assert!(g.next(t0) > fixed);
+    }
+
+    #[test]
+    fn correction_upwards() {
+        let (t0, c) = clock();
+        let mut g = MsgIdGen::new(c, 0);
+        let server_msg_id = (1_700_000_500_i64 << 32) | 1;
+        g.correct_from_server(t0 + Duration::from_secs(2), server_msg_id);
+        assert_eq!(g.offset_secs(), 498);
+        assert_eq!(
+            msg_id_secs(g.next(t0 + Duration::from_secs(2))),
+            1_700_000_500
+        );
+    }
+
+    #[test]
+    fn seq_numbers() {
+        let mut s = SeqNo::default();
+        assert_eq!(s.next(false), 0);
+        assert_eq!(s.next(true), 1);
+        assert_eq!(s.next(true), 3);
+        assert_eq!(s.next(false), 4);
+        assert_eq!(s.next(true), 5);
+        s.bump(10);
+        assert_eq!(s.next(false), 26);
+    }
+
+    #[test]
+    fn replay_window() {
+        let mut w = ReplayWindow::new(3);
+        for id in [10, 30, 20] {
+            w.check(id).unwrap();
+            w.insert(id);
+        }
+        assert_eq!(w.check(20), Err(MsgIdError::Duplicate));
+        assert_eq!(w.check(5), Err(MsgIdError::TooOld));
+        w.check(25).unwrap();
+        w.insert(40); // forgets 10
+        assert_eq!(w.len(), 3);
+        assert_eq!(w.check(15), Err(MsgIdError::TooOld));
+        w.check(25).unwrap();
+        assert_eq!(w.check(40), Err(MsgIdError::Duplicate));
+    }
+}
