@@ -1,4 +1,692 @@
 //! The encrypted session over one auth key: message ids, sequence numbers,
-//! acks, containers, salts, service messages and the inbound checks.
+//! acks, containers, gzip, salts, every service message, and the inbound
+//! checks of Telegram's security guidelines.
+//!
+//! A [`Session`] outlives connections: MTProto sessions survive TCP drops,
+//! and so do the requests in flight. The caller (the sender) moves bytes:
+//!
+//! - [`Session::push_request`] queues a request; [`Session::poll_packet`]
+//!   packs what is queued (requests, acks, service messages) into one
+//!   encrypted packet, in a container when there is more than one message.
+//! - [`Session::handle_packet`] decrypts and checks a packet from the server
+//!   and turns it into [`SessionEvent`]s ([`Session::poll_event`]): results,
+//!   acks, updates (in arrival order), a new session, pongs.
+//! - [`Session::poll_timeout`] / [`Session::handle_timeout`] drive the
+//!   stand-alone acks and the fetching of future salts.
+//! - [`Session::on_connection_lost`] / [`Session::on_connected`] apply the
+//!   request contract across drops: what was sent but not acknowledged is
+//!   uncertain and is asked about with `msgs_state_req` before any resend.
+//!
+//! Requests are resent only when the server says it did not process them
+//! (every `bad_msg_notification` and `bad_server_salt` means the message was
+//! ignored; `msgs_state_info` says "not received"), so the sender never makes
+//! the server run a request twice. After `new_session_created`, unanswered
+//! requests sent before `first_msg_id` are resent and marked as possibly
+//! executed, since the server forgot what it ran.
 
 pub mod ids;
+mod inbound;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use crate::buf::FrameBuf;
+use crate::crypto::{self, AuthKey, DecryptError, Side};
+use crate::tl::message::{write_gzip_packed, ContainerWriter, MAX_CONTAINER_MESSAGES};
+use crate::tl::{functions, types, Serialize};
+pub use ids::{Clock, MsgIdError, MsgIdGen, ReplayWindow, SeqNo};
+
+/// Caller-chosen identity of a request, echoed in its events.
+pub type ReqId = u64;
+
+/// Settings of a session.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// Most messages packed into one container (at most 1024).
+    pub max_container_messages: usize,
+    /// Most body bytes packed into one packet; a larger single message is
+    /// still sent alone.
+    pub max_packet_body: usize,
+    /// Request bodies of at least this many bytes are sent as `gzip_packed`
+    /// when that is smaller.
+    pub gzip_min_len: usize,
+    /// Longest a received message waits for its ack to ride on another
+    /// packet before a stand-alone `msgs_ack` goes out.
+    pub ack_delay: Duration,
+    /// Pending acks that trigger a stand-alone `msgs_ack` at once.
+    pub max_pending_acks: usize,
+    /// Server msg_ids remembered to drop duplicates and replays.
+    pub replay_window: usize,
+    /// Most bytes a `gzip_packed` body may inflate to.
+    pub inflate_cap: usize,
+    /// Fetch future salts when the current one has less than this left.
+    pub salt_refresh_ahead: Duration,
+    /// Whether the clock offset given to [`Session::new`] is known to be
+    /// right (it came from the handshake just now). Then inbound msg_ids are
+    /// checked against the server time window (−300 s / +30 s) from the
+    /// first packet. When `false` (a session on a restored key), the first
+    /// authentic server message sets the clock, and the window applies from
+    /// then on.
+    pub time_synced: bool,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            max_container_messages: 256,
+            max_packet_body: 1 << 20,
+            gzip_min_len: 512,
+            ack_delay: Duration::from_millis(500),
+            max_pending_acks: 16,
+            replay_window: 1024,
+            inflate_cap: 16 << 20,
+            salt_refresh_ahead: Duration::from_secs(600),
+            time_synced: true,
+        }
+    }
+}
+
+/// An `rpc_error` from the server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RpcError {
+    /// HTTP-like code (303, 400, 420, 500, -503…).
+    pub code: i32,
+    /// The error name, e.g. `FLOOD_WAIT_30`.
+    pub message: String,
+}
+
+/// What the session reports to its owner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionEvent {
+    /// The answer to a request.
+    Result {
+        /// The request.
+        req: ReqId,
+        /// Its result's TL bytes (inflated if it was gzipped), or the error.
+        result: Result<Vec<u8>, RpcError>,
+        /// Set when the request had to be resent after the server forgot
+        /// the session: it may have run twice.
+        maybe_repeated: bool,
+    },
+    /// The server acknowledged receipt of a request.
+    Acked {
+        /// The request.
+        req: ReqId,
+    },
+    /// Anything that is neither a service message nor an answer, in the
+    /// order it arrived.
+    Update {
+        /// Its TL bytes.
+        body: Vec<u8>,
+    },
+    /// The server created a new session: updates may have been missed.
+    NewSession {
+        /// The first client msg_id the new session saw.
+        first_msg_id: i64,
+        /// Requests sent before it and unanswered, now resent.
+        resent: usize,
+    },
+    /// A pong for [`Session::ping`].
+    Pong {
+        /// The ping's id.
+        ping_id: i64,
+    },
+    /// The answer to `destroy_session`.
+    SessionDestroyed {
+        /// The session.
+        session_id: i64,
+        /// Whether it existed.
+        existed: bool,
+    },
+    /// The server did not process a request and it cannot be resent safely
+    /// (a bad_msg_notification code with no defined reaction).
+    Failed {
+        /// The request.
+        req: ReqId,
+        /// The notification's error code.
+        code: i32,
+    },
+}
+
+/// Why an inbound packet was dropped. Each is one check of Telegram's
+/// security guidelines; a dropped packet has no effect on the session.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InboundError {
+    /// Length, auth_key_id, msg_key, msg_len or padding check failed.
+    #[error("decryption: {0}")]
+    Decrypt(#[from] DecryptError),
+    /// The packet belongs to another session.
+    #[error("session_id mismatch")]
+    WrongSessionId,
+    /// msg_id check failed (even, outside the time window, duplicate, too old).
+    #[error("msg_id: {0}")]
+    MsgId(#[from] MsgIdError),
+    /// The decrypted message is not well-formed TL.
+    #[error("malformed message: {0}")]
+    Malformed(#[from] crate::tl::Error),
+}
+
+/// What a sent message was, to know how to handle its answer or resend it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Kind {
+    Rpc(ReqId),
+    Ping(i64),
+    FutureSalts,
+    StateReq(Vec<i64>),
+    DestroySession(i64),
+    /// Sent once, never resent (acks, state answers, resend requests).
+    Fire,
+}
+
+impl Kind {
+    /// Tracked kinds all expect an answer, so they are content related.
+    fn content_related(&self) -> bool {
+        !matches!(self, Kind::Fire)
+    }
+}
+
+/// A message waiting to be packed.
+#[derive(Debug)]
+struct Queued {
+    kind: Kind,
+    body: Vec<u8>,
+    content_related: bool,
+    /// Sent again after the server lost the original.
+    maybe_repeated: bool,
+}
+
+/// A content message sent and not yet answered.
+#[derive(Debug)]
+struct Sent {
+    kind: Kind,
+    body: Vec<u8>,
+    container: Option<i64>,
+    acked: bool,
+    /// Sent on a connection that dropped before the server acknowledged it.
+    uncertain: bool,
+    maybe_repeated: bool,
+}
+
+/// The encrypted session over one auth key. See the [module docs](self).
+pub struct Session {
+    config: SessionConfig,
+    auth_key: AuthKey,
+    session_id: i64,
+    salt: i64,
+    future_salts: VecDeque<types::FutureSalt>,
+    salts_requested: bool,
+    msg_ids: MsgIdGen,
+    seq: SeqNo,
+    rng: ChaCha20Rng,
+    queue: VecDeque<Queued>,
+    sent: HashMap<i64, Sent>,
+    containers: HashMap<i64, Vec<i64>>,
+    pending_acks: Vec<i64>,
+    ack_deadline: Option<Instant>,
+    replay: ReplayWindow,
+    synced: bool,
+    /// Highest server msg_id seen, for msgs_state_req answers.
+    max_server_msg_id: i64,
+    events: VecDeque<SessionEvent>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("auth_key_id", &self.auth_key.id())
+            .field("session_id", &self.session_id)
+            .field("queued", &self.queue.len())
+            .field("in_flight", &self.sent.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why [`Session::poll_timeout`] wants to be woken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionTimer {
+    /// Pending acks are due.
+    Ack,
+}
+
+impl Session {
+    /// A new session (random session_id) on `auth_key`, with the first
+    /// salt and the server clock offset from the handshake.
+    pub fn new(
+        config: SessionConfig,
+        auth_key: AuthKey,
+        salt: i64,
+        clock: Clock,
+        time_offset: i64,
+        seed: [u8; 32],
+    ) -> Self {
+        let mut rng = ChaCha20Rng::from_seed(seed);
+        let session_id = rng.next_u64() as i64;
+        Self {
+            replay: ReplayWindow::new(config.replay_window),
+            synced: config.time_synced,
+            config,
+            auth_key,
+            session_id,
+            salt,
+            future_salts: VecDeque::new(),
+            salts_requested: false,
+            msg_ids: MsgIdGen::new(clock, time_offset),
+            seq: SeqNo::default(),
+            rng,
+            queue: VecDeque::new(),
+            sent: HashMap::new(),
+            containers: HashMap::new(),
+            pending_acks: Vec::new(),
+            ack_deadline: None,
+            max_server_msg_id: 0,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// The session id.
+    pub fn session_id(&self) -> i64 {
+        self.session_id
+    }
+
+    /// The salt messages are sent with.
+    pub fn salt(&self) -> i64 {
+        self.salt
+    }
+
+    /// Server time minus local time, seconds.
+    pub fn time_offset(&self) -> i64 {
+        self.msg_ids.offset_secs()
+    }
+
+    /// The auth key.
+    pub fn auth_key(&self) -> &AuthKey {
+        &self.auth_key
+    }
+
+    /// Requests queued or in flight.
+    pub fn in_flight(&self) -> usize {
+        self.queue
+            .iter()
+            .filter(|q| matches!(q.kind, Kind::Rpc(_)))
+            .count()
+            + self
+                .sent
+                .values()
+                .filter(|s| matches!(s.kind, Kind::Rpc(_)))
+                .count()
+    }
+
+    /// Whether anything awaits [`poll_packet`](Self::poll_packet).
+    pub fn wants_to_send(&self) -> bool {
+        !self.queue.is_empty() || self.pending_acks.len() >= self.config.max_pending_acks
+    }
+
+    /// Queues a request (serialized TL) to be sent as a content message.
+    pub fn push_request(&mut self, req: ReqId, body: Vec<u8>) {
+        let body = self.maybe_gzip(body);
+        self.queue.push_back(Queued {
+            kind: Kind::Rpc(req),
+            body,
+            content_related: true,
+            maybe_repeated: false,
+        });
+    }
+
+    /// Queues a `ping_delay_disconnect` (or a plain `ping` when
+    /// `disconnect_delay` is `None`).
+    pub fn ping(&mut self, ping_id: i64, disconnect_delay: Option<i32>) {
+        let body = match disconnect_delay {
+            Some(d) => functions::PingDelayDisconnect {
+                ping_id,
+                disconnect_delay: d,
+            }
+            .to_bytes(),
+            None => functions::Ping { ping_id }.to_bytes(),
+        };
+        self.queue_service(Kind::Ping(ping_id), body);
+    }
+
+    /// Queues `destroy_session` for another session of this key.
+    pub fn destroy_session(&mut self, session_id: i64) {
+        let body = functions::DestroySession { session_id }.to_bytes();
+        self.queue_service(Kind::DestroySession(session_id), body);
+    }
+
+    /// Queues a message sent once and never tracked: acks (not content
+    /// related) and answers or requests about other messages (content
+    /// related, as every message but acks and containers is).
+    fn queue_fire(&mut self, body: Vec<u8>, content_related: bool) {
+        self.queue.push_back(Queued {
+            kind: Kind::Fire,
+            body,
+            content_related,
+            maybe_repeated: false,
+        });
+    }
+
+    fn queue_service(&mut self, kind: Kind, body: Vec<u8>) {
+        let content_related = kind.content_related();
+        self.queue.push_back(Queued {
+            kind,
+            body,
+            content_related,
+            maybe_repeated: false,
+        });
+    }
+
+    fn maybe_gzip(&self, body: Vec<u8>) -> Vec<u8> {
+        if body.len() < self.config.gzip_min_len {
+            return body;
+        }
+        let mut packed = Vec::new();
+        write_gzip_packed(&mut packed, &body);
+        if packed.len() < body.len() {
+            packed
+        } else {
+            body
+        }
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.events.pop_front()
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout), and why.
+    pub fn poll_timeout(&self) -> Option<(Instant, SessionTimer)> {
+        self.ack_deadline.map(|d| (d, SessionTimer::Ack))
+    }
+
+    /// Makes due acks ready to send.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.ack_deadline.is_some_and(|d| now >= d) {
+            self.ack_deadline = None;
+            self.queue_acks();
+        }
+    }
+
+    fn queue_acks(&mut self) {
+        // At most 8192 ids per msgs_ack.
+        while !self.pending_acks.is_empty() {
+            let n = self.pending_acks.len().min(8192);
+            let msg_ids: Vec<i64> = self.pending_acks.drain(..n).collect();
+            self.queue_fire(types::MsgsAck { msg_ids }.to_bytes(), false);
+        }
+    }
+
+    /// Picks the salt valid now from the future salts, and asks for more
+    /// when the known ones end within `salt_refresh_ahead`. The request is
+    /// queued like any message: nothing waits for it.
+    fn refresh_salt(&mut self, now: Instant) {
+        let server_now = self.msg_ids.server_secs(now);
+        while self
+            .future_salts
+            .front()
+            .is_some_and(|s| (s.valid_until as i64) <= server_now)
+        {
+            self.future_salts.pop_front();
+        }
+        if let Some(s) = self.future_salts.front() {
+            if (s.valid_since as i64) <= server_now {
+                self.salt = s.salt;
+            }
+        }
+        let horizon = server_now + self.config.salt_refresh_ahead.as_secs() as i64;
+        let covered = self
+            .future_salts
+            .back()
+            .is_some_and(|s| (s.valid_until as i64) > horizon);
+        if !covered && !self.salts_requested {
+            self.salts_requested = true;
+            let body = functions::GetFutureSalts { num: 32 }.to_bytes();
+            self.queue_service(Kind::FutureSalts, body);
+        }
+    }
+
+    /// Packs queued messages and due acks into one encrypted packet in `out`
+    /// (cleared first). Returns `false`, leaving `out` empty, when there is
+    /// nothing to send.
+    pub fn poll_packet(&mut self, now: Instant, out: &mut FrameBuf) -> bool {
+        out.clear();
+        if !self.queue.is_empty() {
+            self.refresh_salt(now);
+        }
+        if !self.pending_acks.is_empty() && !self.queue.is_empty() {
+            // Acks ride along with what goes out anyway.
+            self.ack_deadline = None;
+            self.queue_acks();
+        } else if self.pending_acks.len() >= self.config.max_pending_acks {
+            self.ack_deadline = None;
+            self.queue_acks();
+        }
+        if self.queue.is_empty() {
+            return false;
+        }
+        // Take what fits in one packet.
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        while let Some(q) = self.queue.front() {
+            let len = q.body.len() + 16;
+            if !batch.is_empty()
+                && (batch.len()
+                    >= self
+                        .config
+                        .max_container_messages
+                        .min(MAX_CONTAINER_MESSAGES)
+                    || bytes + len > self.config.max_packet_body)
+            {
+                break;
+            }
+            bytes += len;
+            // front() was Some just above.
+            batch.push(self.queue.pop_front().expect("front exists"));
+        }
+
+        let salt = self.salt;
+        let session_id = self.session_id;
+        out.append_with(|v| {
+            v.extend_from_slice(&salt.to_le_bytes());
+            v.extend_from_slice(&session_id.to_le_bytes());
+            v.extend_from_slice(&[0; 16]); // msg_id, seq_no, length: below
+        });
+        let header_at = out.as_slice().len() - 16;
+        let (outer_id, outer_seq);
+        if batch.len() == 1 {
+            let q = batch.pop().expect("one message");
+            outer_id = self.msg_ids.next(now);
+            outer_seq = self.seq.next(q.content_related);
+            out.extend_from_slice(&q.body);
+            self.record(outer_id, None, q);
+        } else {
+            let mut ids = Vec::with_capacity(batch.len());
+            let mut inner = Vec::with_capacity(batch.len());
+            for q in batch {
+                let id = self.msg_ids.next(now);
+                let seq = self.seq.next(q.content_related);
+                ids.push(id);
+                inner.push((id, seq, q));
+            }
+            // The container's id comes after its messages'.
+            outer_id = self.msg_ids.next(now);
+            outer_seq = self.seq.next(false);
+            out.append_with(|v| {
+                let mut w = ContainerWriter::begin(v);
+                for (id, seq, q) in &inner {
+                    w.push(v, *id, *seq, &q.body);
+                }
+                w.finish(v);
+            });
+            for (id, _, q) in inner {
+                self.record(id, Some(outer_id), q);
+            }
+            self.containers.insert(outer_id, ids);
+        }
+        let body_len = (out.len() - header_at - 16) as i32;
+        let hdr = &mut out.as_mut_slice()[header_at..header_at + 16];
+        hdr[..8].copy_from_slice(&outer_id.to_le_bytes());
+        hdr[8..12].copy_from_slice(&outer_seq.to_le_bytes());
+        hdr[12..].copy_from_slice(&body_len.to_le_bytes());
+        crypto::encrypt_message_in_place(&self.auth_key, Side::Client, out, &mut self.rng);
+        true
+    }
+
+    /// Remembers a sent message that expects an answer.
+    fn record(&mut self, msg_id: i64, container: Option<i64>, q: Queued) {
+        if matches!(q.kind, Kind::Fire) {
+            return;
+        }
+        self.sent.insert(
+            msg_id,
+            Sent {
+                kind: q.kind,
+                body: q.body,
+                container,
+                acked: false,
+                uncertain: false,
+                maybe_repeated: q.maybe_repeated,
+            },
+        );
+    }
+
+    /// Takes a sent message back into the queue (front, in msg_id order)
+    /// to go out again with a new msg_id.
+    fn requeue(&mut self, msg_ids: &[i64]) {
+        let mut ids: Vec<i64> = msg_ids
+            .iter()
+            .flat_map(|id| match self.containers.remove(id) {
+                Some(inner) => inner,
+                None => vec![*id],
+            })
+            .collect();
+        ids.sort_unstable();
+        for id in ids.into_iter().rev() {
+            if let Some(s) = self.sent.remove(&id) {
+                if let Some(c) = s.container {
+                    self.forget_in_container(c, id);
+                }
+                let content_related = s.kind.content_related();
+                self.queue.push_front(Queued {
+                    kind: s.kind,
+                    body: s.body,
+                    content_related,
+                    maybe_repeated: s.maybe_repeated,
+                });
+            }
+        }
+    }
+
+    fn forget_in_container(&mut self, container: i64, msg_id: i64) {
+        if let Some(inner) = self.containers.get_mut(&container) {
+            inner.retain(|&i| i != msg_id);
+            if inner.is_empty() {
+                self.containers.remove(&container);
+            }
+        }
+    }
+
+    /// The connection carrying this session dropped. Messages sent and not
+    /// yet acknowledged are now uncertain: the server may or may not have
+    /// them. Pending acks are kept for the next connection.
+    pub fn on_connection_lost(&mut self) {
+        for s in self.sent.values_mut() {
+            if !s.acked {
+                s.uncertain = true;
+            }
+        }
+    }
+
+    /// A new connection carries this session: ask the server about every
+    /// uncertain message (`msgs_state_req`) before resending any.
+    pub fn on_connected(&mut self) {
+        let mut ids: Vec<i64> = self
+            .sent
+            .iter()
+            .filter(|(_, s)| s.uncertain && !matches!(s.kind, Kind::StateReq(_)))
+            .map(|(&id, _)| id)
+            .collect();
+        // A state request lost with the connection is asked again below.
+        let lost_state_reqs: Vec<i64> = self
+            .sent
+            .iter()
+            .filter(|(_, s)| s.uncertain && matches!(s.kind, Kind::StateReq(_)))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in lost_state_reqs {
+            if let Some(Sent {
+                kind: Kind::StateReq(asked),
+                ..
+            }) = self.sent.remove(&id)
+            {
+                ids.extend(asked.into_iter().filter(|a| self.sent.contains_key(a)));
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        for chunk in ids.chunks(8192) {
+            let body = types::MsgsStateReq {
+                msg_ids: chunk.to_vec(),
+            }
+            .to_bytes();
+            self.queue_service(Kind::StateReq(chunk.to_vec()), body);
+        }
+    }
+
+    /// Forgets a request (its caller gave up, e.g. on a deadline): it will
+    /// not be resent and its answer, if one comes, is ignored.
+    pub fn cancel(&mut self, req: ReqId) {
+        self.queue.retain(|q| q.kind != Kind::Rpc(req));
+        let ids: Vec<i64> = self
+            .sent
+            .iter()
+            .filter(|(_, s)| s.kind == Kind::Rpc(req))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in ids {
+            if let Some(s) = self.sent.remove(&id) {
+                if let Some(c) = s.container {
+                    self.forget_in_container(c, id);
+                }
+            }
+        }
+    }
+
+    /// Takes back every queued and in-flight request, leaving the session
+    /// with none: for moving them elsewhere (another DC, a new key).
+    pub fn drain_requests(&mut self) -> Vec<(ReqId, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut sent: Vec<(i64, Sent)> = self.sent.drain().collect();
+        sent.sort_by_key(|(id, _)| *id);
+        for (_, s) in sent {
+            if let Kind::Rpc(req) = s.kind {
+                out.push((req, s.body));
+            }
+        }
+        self.containers.clear();
+        let queue = std::mem::take(&mut self.queue);
+        for q in queue {
+            match q.kind {
+                Kind::Rpc(req) => out.push((req, q.body)),
+                _ => self.queue.push_back(q),
+            }
+        }
+        out
+    }
+
+    /// Decrypts and checks a packet from the server, then processes it.
+    ///
+    /// On error the packet is dropped with no effect on the session. For
+    /// the padded intermediate transport, pass the packet through
+    /// [`strip_transport_padding`](crate::crypto::strip_transport_padding)
+    /// first.
+    pub fn handle_packet(&mut self, now: Instant, packet: &mut [u8]) -> Result<(), InboundError> {
+        let plain = crypto::decrypt_message_in_place(&self.auth_key, Side::Server, packet)?;
+        self.handle_plaintext(now, plain)
+    }
+}
