@@ -68,7 +68,15 @@
 
 pub mod buf;
 pub mod crypto;
+pub mod error;
 pub mod handshake;
+pub mod policy;
 pub mod session;
 pub mod tl;
 pub mod transport;
+
+pub use error::{InvocationError, RpcError};
+pub use policy::{
+    AutoSleep, CircuitBreaker, ConnectionRestartPolicy, ExponentialBackoff, FixedInterval,
+    NeverRestart, NoRetries, RetryContext, RetryPolicy,
+};

@@ -91,14 +91,7 @@ impl Default for SessionConfig {
     }
 }
 
-/// An `rpc_error` from the server.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RpcError {
-    /// HTTP-like code (303, 400, 420, 500, -503…).
-    pub code: i32,
-    /// The error name, e.g. `FLOOD_WAIT_30`.
-    pub message: String,
-}
+pub use crate::error::RpcError;
 
 /// What the session reports to its owner.
 #[derive(Clone, Debug, PartialEq, Eq)]
