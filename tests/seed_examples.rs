@@ -1,7 +1,7 @@
 //! The user's own examples from the seed documents, compiled unchanged but
-#![allow(clippy::let_and_return)] // the seed code is kept as written
 //! for the crate name (`ferogram_mtsender` / `ferogram` → `mtsender`), and
 //! exercised.
+#![allow(clippy::let_and_return)] // the seed code is kept as written
 
 mod retry_seed {
     // --- from the sender pool document ---
