@@ -71,6 +71,7 @@ pub mod crypto;
 pub mod error;
 pub mod handshake;
 pub mod policy;
+pub mod sender;
 pub mod session;
 pub mod tl;
 pub mod transport;
@@ -79,4 +80,8 @@ pub use error::{InvocationError, RpcError};
 pub use policy::{
     AutoSleep, CircuitBreaker, ConnectionRestartPolicy, ExponentialBackoff, FixedInterval,
     NeverRestart, NoRetries, RetryContext, RetryPolicy,
+};
+pub use sender::{
+    CatchUpReason, CloseReason, ConnId, Dc, DcTable, Input, Output, Request, RequestId,
+    ResponseMeta, Sender, SenderConfig, ShutdownReason, TimerReason,
 };
