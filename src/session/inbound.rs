@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::{InboundError, Kind, RpcError, Session, SessionEvent};
+use super::{InboundError, Kind, RpcError, Sent, Session, SessionEvent};
 use crate::session::ids::{msg_id_secs, MsgIdError};
 use crate::tl::message::{
     parse_msg_copy, unpack_gzip, Container, RpcResult, GZIP_PACKED_ID, MSG_CONTAINER_ID,
@@ -190,14 +190,11 @@ impl Session {
     }
 
     fn on_rpc_result(&mut self, req_msg_id: i64, result: &[u8]) {
-        let Some(sent) = self.sent.remove(&req_msg_id) else {
+        let Some(sent) = self.take_sent(req_msg_id) else {
             // An answer we no longer wait for (cancelled, or a duplicate
             // after a resend): acknowledged above, otherwise ignored.
             return;
         };
-        if let Some(c) = sent.container {
-            self.forget_in_container(c, req_msg_id);
-        }
         let inflated;
         let mut result = result;
         if first_id(result) == Some(GZIP_PACKED_ID) {
@@ -209,7 +206,13 @@ impl Session {
                 Err(_) => {
                     // A corrupt answer: take the request back as not done,
                     // asking the server to send the answer again.
-                    self.sent.insert(req_msg_id, sent);
+                    self.sent.insert(
+                        req_msg_id,
+                        Sent {
+                            container: None,
+                            ..sent
+                        },
+                    );
                     self.ask_resend_answers(vec![req_msg_id]);
                     return;
                 }
@@ -316,10 +319,12 @@ impl Session {
             None => vec![msg_id],
         };
         for id in ids {
-            if let Some(s) = self.sent.remove(&id) {
-                if let Kind::Rpc(req) = s.kind {
-                    self.events.push_back(SessionEvent::Failed { req, code });
-                }
+            if let Some(Sent {
+                kind: Kind::Rpc(req),
+                ..
+            }) = self.take_sent(id)
+            {
+                self.events.push_back(SessionEvent::Failed { req, code });
             }
         }
     }
@@ -354,11 +359,7 @@ impl Session {
     fn on_pong(&mut self, p: types::Pong) {
         if let Some(s) = self.sent.get(&p.msg_id) {
             if s.kind == Kind::Ping(p.ping_id) {
-                if let Some(s) = self.sent.remove(&p.msg_id) {
-                    if let Some(c) = s.container {
-                        self.forget_in_container(c, p.msg_id);
-                    }
-                }
+                self.take_sent(p.msg_id);
                 self.events
                     .push_back(SessionEvent::Pong { ping_id: p.ping_id });
             }
@@ -366,10 +367,7 @@ impl Session {
     }
 
     fn on_future_salts(&mut self, now: Instant, f: types::FutureSalts) {
-        if let Some(s) = self.sent.remove(&f.req_msg_id) {
-            if let Some(c) = s.container {
-                self.forget_in_container(c, f.req_msg_id);
-            }
+        if self.take_sent(f.req_msg_id).is_some() {
             self.salts_requested = false;
         }
         self.store_salts(f);
@@ -410,12 +408,9 @@ impl Session {
     }
 
     fn on_state_info(&mut self, i: types::MsgsStateInfo) {
-        let Some(s) = self.sent.remove(&i.req_msg_id) else {
+        let Some(s) = self.take_sent(i.req_msg_id) else {
             return;
         };
-        if let Some(c) = s.container {
-            self.forget_in_container(c, i.req_msg_id);
-        }
         if let Kind::StateReq(asked) = s.kind {
             self.apply_states(&asked, &i.info);
         }
@@ -486,19 +481,7 @@ impl Session {
             enums::DestroySessionRes::Ok(o) => (o.session_id, true),
             enums::DestroySessionRes::None(n) => (n.session_id, false),
         };
-        let ids: Vec<i64> = self
-            .sent
-            .iter()
-            .filter(|(_, s)| s.kind == Kind::DestroySession(session_id))
-            .map(|(&id, _)| id)
-            .collect();
-        for id in ids {
-            if let Some(s) = self.sent.remove(&id) {
-                if let Some(c) = s.container {
-                    self.forget_in_container(c, id);
-                }
-            }
-        }
+        self.take_sent_of(&Kind::DestroySession(session_id));
         self.events.push_back(SessionEvent::SessionDestroyed {
             session_id,
             existed,

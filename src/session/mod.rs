@@ -560,10 +560,7 @@ impl Session {
             .collect();
         ids.sort_unstable();
         for id in ids.into_iter().rev() {
-            if let Some(s) = self.sent.remove(&id) {
-                if let Some(c) = s.container {
-                    self.forget_in_container(c, id);
-                }
+            if let Some(s) = self.take_sent(id) {
                 let content_related = s.kind.content_related();
                 self.queue.push_front(Queued {
                     kind: s.kind,
@@ -572,6 +569,28 @@ impl Session {
                     maybe_repeated: s.maybe_repeated,
                 });
             }
+        }
+    }
+
+    /// Removes a sent message, and its place in its container.
+    fn take_sent(&mut self, msg_id: i64) -> Option<Sent> {
+        let s = self.sent.remove(&msg_id)?;
+        if let Some(c) = s.container {
+            self.forget_in_container(c, msg_id);
+        }
+        Some(s)
+    }
+
+    /// Removes every sent message of `kind`.
+    fn take_sent_of(&mut self, kind: &Kind) {
+        let ids: Vec<i64> = self
+            .sent
+            .iter()
+            .filter(|(_, s)| s.kind == *kind)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in ids {
+            self.take_sent(id);
         }
     }
 
@@ -615,7 +634,7 @@ impl Session {
             if let Some(Sent {
                 kind: Kind::StateReq(asked),
                 ..
-            }) = self.sent.remove(&id)
+            }) = self.take_sent(id)
             {
                 ids.extend(asked.into_iter().filter(|a| self.sent.contains_key(a)));
             }
@@ -635,19 +654,7 @@ impl Session {
     /// not be resent and its answer, if one comes, is ignored.
     pub fn cancel(&mut self, req: ReqId) {
         self.queue.retain(|q| q.kind != Kind::Rpc(req));
-        let ids: Vec<i64> = self
-            .sent
-            .iter()
-            .filter(|(_, s)| s.kind == Kind::Rpc(req))
-            .map(|(&id, _)| id)
-            .collect();
-        for id in ids {
-            if let Some(s) = self.sent.remove(&id) {
-                if let Some(c) = s.container {
-                    self.forget_in_container(c, id);
-                }
-            }
-        }
+        self.take_sent_of(&Kind::Rpc(req));
     }
 
     /// Takes back every queued and in-flight request, leaving the session
