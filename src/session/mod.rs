@@ -615,30 +615,24 @@ impl Session {
     }
 
     /// A new connection carries this session: ask the server about every
-    /// uncertain message (`msgs_state_req`) before resending any.
+    /// message still in flight (`msgs_state_req`) before resending any.
+    ///
+    /// Uncertain ones are resent only if the server says it never got them.
+    /// Acknowledged ones are asked about too: the question is also the first
+    /// message on the new connection, which tells the server where to send
+    /// the answers it holds for this session.
     pub fn on_connected(&mut self) {
-        let mut ids: Vec<i64> = self
+        // State requests lost with the old connection are replaced by this one.
+        let old_state_reqs: Vec<i64> = self
             .sent
             .iter()
-            .filter(|(_, s)| s.uncertain && !matches!(s.kind, Kind::StateReq(_)))
+            .filter(|(_, s)| matches!(s.kind, Kind::StateReq(_)))
             .map(|(&id, _)| id)
             .collect();
-        // A state request lost with the connection is asked again below.
-        let lost_state_reqs: Vec<i64> = self
-            .sent
-            .iter()
-            .filter(|(_, s)| s.uncertain && matches!(s.kind, Kind::StateReq(_)))
-            .map(|(&id, _)| id)
-            .collect();
-        for id in lost_state_reqs {
-            if let Some(Sent {
-                kind: Kind::StateReq(asked),
-                ..
-            }) = self.take_sent(id)
-            {
-                ids.extend(asked.into_iter().filter(|a| self.sent.contains_key(a)));
-            }
+        for id in old_state_reqs {
+            self.take_sent(id);
         }
+        let mut ids: Vec<i64> = self.sent.keys().copied().collect();
         ids.sort_unstable();
         ids.dedup();
         for chunk in ids.chunks(8192) {

@@ -968,12 +968,12 @@ fn after_a_drop_uncertain_requests_are_asked_about_before_any_resend() {
         "only a state request: nothing is resent blindly"
     );
     let q = types::MsgsStateReq::from_bytes(&sent2[0].2).unwrap();
-    assert_eq!(q.msg_ids, vec![id(2), id(3)]);
-    // The server received 2 (and runs it), never saw 3.
+    assert_eq!(q.msg_ids, vec![id(1), id(2), id(3)]);
+    // The server has 1 (acked), received 2 (and runs it), never saw 3.
     let p = srv.packet(
         &types::MsgsStateInfo {
             req_msg_id: sent2[0].0,
-            info: vec![4 | 32, 2],
+            info: vec![4 | 8, 4 | 32, 2],
         }
         .to_bytes(),
         true,
@@ -993,11 +993,16 @@ fn after_a_drop_uncertain_requests_are_asked_about_before_any_resend() {
         .find(|m| constructor(&m.2) == types::MsgsStateReq::CONSTRUCTOR_ID)
         .unwrap();
     let asked = types::MsgsStateReq::from_bytes(&q.2).unwrap().msg_ids;
-    assert_eq!(asked.len(), 1);
+    assert_eq!(asked.len(), 3, "1 and 2 still unanswered, and the resent 3");
+    let new3 = ids_of(&sent3, &echo(3))[0];
+    let info: Vec<u8> = asked
+        .iter()
+        .map(|&a| if a == new3 { 1 } else { 4 })
+        .collect();
     let p = srv.packet(
         &types::MsgsStateInfo {
             req_msg_id: q.0,
-            info: vec![1],
+            info,
         }
         .to_bytes(),
         true,
@@ -1154,4 +1159,36 @@ fn cancel_and_drain() {
     let drained = s.drain_requests();
     assert_eq!(drained, vec![(2, echo(2)), (3, echo(3))]);
     assert_eq!(s.in_flight(), 0);
+}
+
+#[test]
+fn bad_server_salt_discards_stale_future_salts() {
+    let (now, mut s, mut srv) = setup();
+    let t = UNIX as i32;
+    s.future_salts = vec![types::FutureSalt {
+        valid_since: t - 10,
+        valid_until: t + 1800,
+        salt: 1001,
+    }]
+    .into();
+    s.push_request(1, echo(1));
+    let id = ids_of(&flush(now, &mut s), &echo(1))[0];
+    assert_eq!(s.salt(), 1001);
+    let p = srv.packet(
+        &types::BadServerSalt {
+            bad_msg_id: id,
+            bad_msg_seqno: 1,
+            error_code: 48,
+            new_server_salt: 2002,
+        }
+        .to_bytes(),
+        false,
+    );
+    s.handle_packet(now, &mut p.clone()).unwrap();
+    // The resend goes with the server's salt, not the stale future one.
+    let mut buf = FrameBuf::new();
+    assert!(s.poll_packet(now, &mut buf));
+    let mut packet = buf.as_slice().to_vec();
+    let plain = decrypt_message_in_place(s.auth_key(), Side::Client, &mut packet).unwrap();
+    assert_eq!(i64::from_le_bytes(plain[..8].try_into().unwrap()), 2002);
 }

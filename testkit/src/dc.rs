@@ -800,7 +800,16 @@ impl FakeDc {
         seqno: i32,
         body: &[u8],
     ) {
-        self.ensure_session(skey, conn, msg_id);
+        // A container's own id comes after its messages': the session's
+        // first message is the lowest id in the packet.
+        let first = match first_id(body) {
+            Some(MSG_CONTAINER_ID) => Container::parse(body)
+                .ok()
+                .and_then(|c| c.iter().map(|m| m.msg_id).min())
+                .map_or(msg_id, |m| m.min(msg_id)),
+            _ => msg_id,
+        };
+        self.ensure_session(skey, conn, first);
         if let Some(code) = self.check_msg_id(now, msg_id) {
             self.bad_msg(now, skey, msg_id, seqno, code);
             return;
@@ -1505,8 +1514,11 @@ impl FakeDc {
         };
         if !live {
             // Kept messages wait for the next connection; the rest is moot.
+            // Pending acks wait too, without a timer that could never fire
+            // usefully.
             s.outbox.clear();
             s.resend_unacked = true;
+            s.ack_deadline = None;
             return;
         }
         let mut msgs: Vec<Outgoing> = Vec::new();

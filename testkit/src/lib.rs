@@ -102,6 +102,7 @@ mod dc;
 pub mod faults;
 mod handshake;
 mod salts;
+pub mod sim;
 #[cfg(test)]
 mod tests;
 
