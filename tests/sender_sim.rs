@@ -675,6 +675,15 @@ fn soak(seed: u64) -> Result<(), String> {
     if s.sender().pending() != 0 {
         return Err("sender still holds requests".into());
     }
+    // Memory back to idle: once acks have gone out (and any ping is back),
+    // the sender's tables are empty.
+    let idle = s.run_until(Duration::from_secs(120), |s| s.sender().held_entries() == 0);
+    if !idle {
+        return Err(format!(
+            "sender tables not back to idle: {} entries",
+            s.sender().held_entries()
+        ));
+    }
     Ok(())
 }
 

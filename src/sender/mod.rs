@@ -470,6 +470,21 @@ impl Sender {
         self.requests.len()
     }
 
+    /// Entries held in the sender's tables for requests: the requests
+    /// themselves, their timers, the DC queues, and the sessions' tables
+    /// (see [`Session::held_entries`]). Back to 0 once everything is
+    /// answered and acknowledged and no ping is out, which tests use to
+    /// show that nothing leaks.
+    pub fn held_entries(&self) -> usize {
+        self.requests.len()
+            + self.timers.len()
+            + self
+                .dcs
+                .values()
+                .map(|s| s.queue.len() + s.session.as_ref().map_or(0, Session::held_entries))
+                .sum::<usize>()
+    }
+
     /// Counters.
     pub fn stats(&self) -> &Stats {
         &self.stats

@@ -316,6 +316,13 @@ impl Session {
                 .count()
     }
 
+    /// Entries held in the session's tables: queued and sent messages,
+    /// containers, pending acks. Back to 0 when nothing is in flight, which
+    /// tests use to show that nothing leaks.
+    pub fn held_entries(&self) -> usize {
+        self.queue.len() + self.sent.len() + self.containers.len() + self.pending_acks.len()
+    }
+
     /// Whether anything awaits [`poll_packet`](Self::poll_packet).
     pub fn wants_to_send(&self) -> bool {
         !self.queue.is_empty() || self.pending_acks.len() >= self.config.max_pending_acks
@@ -498,12 +505,10 @@ impl Session {
             out.extend_from_slice(&q.body);
             self.record(outer_id, None, q);
         } else {
-            let mut ids = Vec::with_capacity(batch.len());
             let mut inner = Vec::with_capacity(batch.len());
             for q in batch {
                 let id = self.msg_ids.next(now);
                 let seq = self.seq.next(q.content_related);
-                ids.push(id);
                 inner.push((id, seq, q));
             }
             // The container's id comes after its messages'.
@@ -516,10 +521,19 @@ impl Session {
                 }
                 w.finish(v);
             });
+            // Only tracked messages belong to the container's entry: it
+            // goes away with the last of them.
+            let tracked: Vec<i64> = inner
+                .iter()
+                .filter(|(_, _, q)| !matches!(q.kind, Kind::Fire))
+                .map(|(id, _, _)| *id)
+                .collect();
             for (id, _, q) in inner {
                 self.record(id, Some(outer_id), q);
             }
-            self.containers.insert(outer_id, ids);
+            if !tracked.is_empty() {
+                self.containers.insert(outer_id, tracked);
+            }
         }
         let body_len = (out.len() - header_at - 16) as i32;
         let hdr = &mut out.as_mut_slice()[header_at..header_at + 16];
@@ -607,6 +621,17 @@ impl Session {
     /// yet acknowledged are now uncertain: the server may or may not have
     /// them. Pending acks are kept for the next connection.
     pub fn on_connection_lost(&mut self) {
+        // A ping only ever asked about the connection that is gone.
+        let pings: Vec<i64> = self
+            .sent
+            .iter()
+            .filter(|(_, s)| matches!(s.kind, Kind::Ping(_)))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in pings {
+            self.take_sent(id);
+        }
+        self.queue.retain(|q| !matches!(q.kind, Kind::Ping(_)));
         for s in self.sent.values_mut() {
             if !s.acked {
                 s.uncertain = true;
