@@ -147,14 +147,17 @@ fn auto_sleep_sleeps_the_flood_wait_plus_jitter_never_less() {
     let mut s = sim(4, config(), "flood_wait=5@2*1");
     warm(&mut s);
     let id = s.invoke(Request::new(echo(1)));
-    // Run until the sender is sleeping on the flood wait.
-    assert!(s.run_until(Duration::from_secs(2), |s| {
-        s.sender()
-            .next_timeout()
-            .is_some_and(|(_, r)| r == TimerReason::FloodWait)
-    }));
-    let (deadline, _) = s.sender().next_timeout().unwrap();
-    let sleep = deadline - s.now();
+    // Run until the error has arrived: the request sleeps from then on.
+    assert!(
+        s.run_until(Duration::from_secs(2), |s| s.sender().stats().flood_waits
+            == 1)
+    );
+    let flood = s
+        .sender()
+        .deadlines()
+        .into_iter()
+        .find(|(_, r)| *r == TimerReason::FloodWait);
+    let sleep = flood.expect("a flood-wait timer").0 - s.now();
     assert!(
         sleep >= Duration::from_secs(5),
         "never less than asked: {sleep:?}"
@@ -163,6 +166,7 @@ fn auto_sleep_sleeps_the_flood_wait_plus_jitter_never_less() {
         sleep <= Duration::from_secs(6),
         "jitter within a tenth + 0.5 s: {sleep:?}"
     );
+    assert_eq!(sleep, s.sender().stats().flood_slept);
     assert!(s.run_until(Duration::from_secs(10), |s| s.responses.contains_key(&id)));
     let (result, meta) = &s.responses[&id];
     assert_eq!(result.as_ref().unwrap(), &echo(1));
@@ -701,4 +705,38 @@ fn randomised_simulation_over_many_seeds() {
         "failing seeds (rerun one with soak(seed)):\n{}",
         failures.join("\n")
     );
+}
+
+#[test]
+fn pfs_runs_the_session_on_a_bound_temporary_key() {
+    let mut cfg = config();
+    cfg.pfs = true;
+    cfg.temp_key_lifetime = Duration::from_secs(3600);
+    cfg.restart_policy = Arc::new(FixedInterval {
+        interval: Duration::from_secs(1),
+    });
+    let mut s = sim(23, cfg, "");
+    let ids: Vec<_> = (0..5).map(|i| s.invoke(Request::new(echo(i)))).collect();
+    assert!(s.run_until_answered(Duration::from_secs(30)));
+    for id in &ids {
+        assert!(s.responses[id].0.is_ok(), "{:?}", s.responses[id]);
+    }
+    // Two keys on the DC: the permanent one and a temporary one bound to it.
+    assert_eq!(s.dc(2).auth_key_count(), 2);
+    let saved = s.sender().export_session();
+    assert_eq!(saved.dcs.len(), 1, "only the permanent key is saved");
+    let perm = saved.dcs[0].auth_key.id();
+    assert_eq!(s.dc(2).auth_key_info(perm).unwrap().bound_to, None);
+    assert!(s.dc(2).auth_key_info(perm).unwrap().expires_at.is_none());
+    // Two handshakes, and the bind (which the fake DC verifies: MTProto 1.0
+    // under the permanent key, the request's own msg_id, this temporary key
+    // and session) ran once beside the five echoes.
+    assert_eq!(s.dc(2).stats().handshakes, 2);
+    assert_eq!(s.dc(2).stats().executions, 6);
+    // Survives a drop without a new key or a new bind.
+    s.drop_dc_links(2);
+    let id = s.invoke(Request::new(echo(9)));
+    assert!(s.run_until_answered(Duration::from_secs(30)));
+    assert!(s.responses[&id].0.is_ok());
+    assert_eq!(s.dc(2).auth_key_count(), 2);
 }

@@ -1192,3 +1192,72 @@ fn bad_server_salt_discards_stale_future_salts() {
     let plain = decrypt_message_in_place(s.auth_key(), Side::Client, &mut packet).unwrap();
     assert_eq!(i64::from_le_bytes(plain[..8].try_into().unwrap()), 2002);
 }
+
+#[test]
+fn bind_temp_auth_key_carries_its_own_msg_id_encrypted_with_the_perm_key() {
+    let (now, mut s, mut srv) = setup();
+    let perm = AuthKey::from_bytes([0x77; 256]);
+    let params = BindParams {
+        perm_key: perm.clone(),
+        nonce: 1234,
+        expires_at: UNIX as i32 + 3600,
+    };
+    s.push_bind(9, params.clone());
+    s.push_request(1, echo(1));
+    let sent = flush(now, &mut s);
+    let (msg_id, _, body) = sent
+        .iter()
+        .find(|m| constructor(&m.2) == functions::BindTempAuthKey::CONSTRUCTOR_ID)
+        .unwrap()
+        .clone();
+    let (temp_id, session_id) = (s.auth_key().id(), s.session_id());
+    let check = |msg_id: i64, body: &[u8]| {
+        let bind = functions::BindTempAuthKey::from_bytes(body).unwrap();
+        assert_eq!(bind.perm_auth_key_id, perm.id());
+        assert_eq!(bind.nonce, 1234);
+        let plain = crate::crypto::decrypt_v1(&perm, &bind.encrypted_message).unwrap();
+        assert_eq!(
+            i64::from_le_bytes(plain[16..24].try_into().unwrap()),
+            msg_id,
+            "the request's own msg_id"
+        );
+        let inner = types::BindAuthKeyInner::from_bytes(&plain[32..]).unwrap();
+        assert_eq!(inner.temp_auth_key_id, temp_id);
+        assert_eq!(inner.perm_auth_key_id, perm.id());
+        assert_eq!(inner.temp_session_id, session_id);
+        assert_eq!(inner.nonce, 1234);
+        assert_eq!(inner.expires_at, UNIX as i32 + 3600);
+    };
+    check(msg_id, &body);
+    // A resend (bad salt) rebuilds it for the new msg_id.
+    let p = srv.packet(
+        &types::BadServerSalt {
+            bad_msg_id: msg_id,
+            bad_msg_seqno: 1,
+            error_code: 48,
+            new_server_salt: 5,
+        }
+        .to_bytes(),
+        false,
+    );
+    s.handle_packet(now, &mut p.clone()).unwrap();
+    let again = flush(now, &mut s);
+    let (new_id, _, new_body) = again
+        .iter()
+        .find(|m| constructor(&m.2) == functions::BindTempAuthKey::CONSTRUCTOR_ID)
+        .unwrap()
+        .clone();
+    assert_ne!(new_id, msg_id);
+    check(new_id, &new_body);
+    // Its answer is the result of request 9.
+    let p = srv.packet(&rpc_result(new_id, &true.to_bytes()), true);
+    s.handle_packet(now, &mut p.clone()).unwrap();
+    assert_eq!(
+        events(&mut s),
+        vec![SessionEvent::Result {
+            req: 9,
+            result: Ok(true.to_bytes()),
+            maybe_repeated: false
+        }]
+    );
+}

@@ -1237,12 +1237,18 @@ impl FakeDc {
             Some(f::TestEcho::CONSTRUCTOR_ID) if echo.is_some() => Some(query.to_vec()),
             Some(f::BindTempAuthKey::CONSTRUCTOR_ID) => match f::BindTempAuthKey::from_bytes(query)
             {
-                Ok(bind) => {
-                    if let Some(k) = self.keys.get_mut(&skey.0) {
-                        k.bound_to = Some(bind.perm_auth_key_id);
+                Ok(bind) => match self.check_bind(skey, msg_id, &bind) {
+                    Ok(()) => {
+                        if let Some(k) = self.keys.get_mut(&skey.0) {
+                            k.bound_to = Some(bind.perm_auth_key_id);
+                        }
+                        Some(true.to_bytes())
                     }
-                    Some(true.to_bytes())
-                }
+                    Err(message) => {
+                        self.rpc_error_after(now, skey, msg_id, 400, message, delay);
+                        return Verdict::Accepted;
+                    }
+                },
                 Err(_) => None,
             },
             _ => None,
@@ -1260,6 +1266,41 @@ impl FakeDc {
             }
         }
         Verdict::Accepted
+    }
+
+    /// Checks `auth.bindTempAuthKey` as Telegram does: the binding message
+    /// decrypts (MTProto 1.0) under the named permanent key, carries the
+    /// request's own msg_id, and names this temporary key and session.
+    fn check_bind(
+        &self,
+        skey: SessionKey,
+        msg_id: i64,
+        bind: &f::BindTempAuthKey,
+    ) -> Result<(), &'static str> {
+        let perm = self
+            .keys
+            .get(&bind.perm_auth_key_id)
+            .filter(|k| k.expires_at.is_none())
+            .ok_or("PERM_AUTH_KEY_INVALID")?;
+        let plain = mtsender::crypto::decrypt_v1(&perm.key, &bind.encrypted_message)
+            .map_err(|_| "ENCRYPTED_MESSAGE_INVALID")?;
+        let inner_msg_id = i64::from_le_bytes(
+            plain[16..24]
+                .try_into()
+                .map_err(|_| "ENCRYPTED_MESSAGE_INVALID")?,
+        );
+        let inner = t::BindAuthKeyInner::from_bytes(&plain[32..])
+            .map_err(|_| "ENCRYPTED_MESSAGE_INVALID")?;
+        if inner_msg_id != msg_id
+            || inner.perm_auth_key_id != bind.perm_auth_key_id
+            || inner.nonce != bind.nonce
+            || inner.expires_at != bind.expires_at
+            || inner.temp_auth_key_id != skey.0
+            || inner.temp_session_id != skey.1
+        {
+            return Err("ENCRYPTED_MESSAGE_INVALID");
+        }
+        Ok(())
     }
 
     fn rpc_error(&mut self, now: Instant, skey: SessionKey, msg_id: i64, code: i32, message: &str) {
