@@ -251,8 +251,8 @@ struct Session {
     announced: bool,
     seq: SeqNo,
     seen: BTreeMap<i64, Seen>,
-    /// msg_ids below this are no longer remembered.
-    floor: i64,
+    /// msg_ids below this were forgotten (bad_msg_notification 20).
+    evicted_below: i64,
     max_content_seqno: Option<i32>,
     pending_acks: Vec<i64>,
     ack_deadline: Option<Instant>,
@@ -764,7 +764,7 @@ impl FakeDc {
         self.on_envelope(now, conn, skey, salt, msg_id, seqno, body);
     }
 
-    fn ensure_session(&mut self, skey: SessionKey, conn: ConnId, first_msg_id: i64) {
+    fn ensure_session(&mut self, skey: SessionKey, conn: ConnId) {
         let unique_id = self.rng.next_u64() as i64;
         let session = self.sessions.entry(skey).or_insert_with(|| Session {
             unique_id,
@@ -773,7 +773,7 @@ impl FakeDc {
             announced: false,
             seq: SeqNo::default(),
             seen: BTreeMap::new(),
-            floor: first_msg_id,
+            evicted_below: i64::MIN,
             max_content_seqno: None,
             pending_acks: Vec::new(),
             ack_deadline: None,
@@ -800,7 +800,7 @@ impl FakeDc {
         seqno: i32,
         body: &[u8],
     ) {
-        self.ensure_session(skey, conn, msg_id);
+        self.ensure_session(skey, conn);
         if let Some(code) = self.check_msg_id(now, msg_id) {
             self.bad_msg(now, skey, msg_id, seqno, code);
             return;
@@ -855,7 +855,7 @@ impl FakeDc {
             self.bad_msg(now, skey, msg_id, seqno, 19);
             return;
         }
-        if msg_id < s.floor && !s.seen.is_empty() {
+        if msg_id < s.evicted_below {
             self.bad_msg(now, skey, msg_id, seqno, 20);
             return;
         }
@@ -886,7 +886,7 @@ impl FakeDc {
         s.seen.insert(msg_id, seen);
         while s.seen.len() > cap {
             if let Some((old, _)) = s.seen.pop_first() {
-                s.floor = s.floor.max(old + 1);
+                s.evicted_below = s.evicted_below.max(old + 1);
             }
         }
     }
@@ -912,7 +912,7 @@ impl FakeDc {
             }
             return;
         }
-        if msg_id < s.floor && !s.seen.is_empty() {
+        if msg_id < s.evicted_below {
             self.bad_msg(now, skey, msg_id, seqno, 20);
             return;
         }
@@ -1173,7 +1173,7 @@ impl FakeDc {
                     let conn = self.sessions.get(&skey).map(|s| s.conn);
                     self.forget_sessions();
                     if let Some(conn) = conn {
-                        self.ensure_session(skey, conn, msg_id);
+                        self.ensure_session(skey, conn);
                         let content = seqno & 1 == 1;
                         if content {
                             if let Some(s) = self.sessions.get_mut(&skey) {
@@ -1397,6 +1397,7 @@ impl FakeDc {
             return;
         };
         let max = s.seen.last_key_value().map(|(k, _)| *k);
+        let min = s.seen.first_key_value().map(|(k, _)| *k);
         let info: Vec<u8> = ids
             .iter()
             .map(|id| match s.seen.get(id) {
@@ -1418,7 +1419,7 @@ impl FakeDc {
                     b
                 }
                 None if max.is_none_or(|m| *id > m) => 3,
-                None if *id < s.floor => 1,
+                None if min.is_none_or(|m| *id < m) => 1,
                 None => 2,
             })
             .collect();
