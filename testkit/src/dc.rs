@@ -1045,7 +1045,8 @@ impl FakeDc {
                             salts,
                         }
                         .to_bytes();
-                        self.answer(now, skey, msg_id, &result);
+                        // Not wrapped: future_salts names its query itself.
+                        self.answer_bare(now, skey, msg_id, result);
                     }
                 }
             }
@@ -1092,7 +1093,8 @@ impl FakeDc {
             }
             f::DestroyAuthKey::CONSTRUCTOR_ID => {
                 self.mark_query(skey, msg_id);
-                self.answer(now, skey, msg_id, &t::DestroyAuthKeyOk {}.to_bytes());
+                // Telegram answers this one bare, not in an rpc_result.
+                self.answer_bare(now, skey, msg_id, t::DestroyAuthKeyOk {}.to_bytes());
                 self.doomed_keys.push(skey.0);
             }
             f::HttpWait::CONSTRUCTOR_ID
@@ -1303,6 +1305,12 @@ impl FakeDc {
     fn answer(&mut self, now: Instant, skey: SessionKey, req_msg_id: i64, result: &[u8]) {
         let mut body = Vec::with_capacity(12 + result.len());
         RpcResult::write(&mut body, req_msg_id, result);
+        self.answer_bare(now, skey, req_msg_id, body);
+    }
+
+    /// Queues the answer to the query `req_msg_id` as it is (the service
+    /// answers Telegram does not wrap in `rpc_result`), and caches it.
+    fn answer_bare(&mut self, now: Instant, skey: SessionKey, req_msg_id: i64, body: Vec<u8>) {
         let Some((msg_id, seqno)) = self.push_content(now, skey, body.clone(), true, true) else {
             return;
         };

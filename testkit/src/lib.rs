@@ -85,13 +85,14 @@
 //!   (innermost query, after `invokeWithLayer`, `initConnection`,
 //!   `invokeWithoutUpdates`, `invokeAfterMsg(s)`); `ping` /
 //!   `ping_delay_disconnect` → `pong` (not an rpc_result; the latter arms a
-//!   disconnect timer); `get_future_salts` → `rpc_result(future_salts)`;
+//!   disconnect timer); `get_future_salts` → `future_salts` (bare, as
+//!   Telegram sends it: it carries its `req_msg_id` itself);
 //!   `msgs_state_req` → `msgs_state_info`; `msg_resend_req`,
 //!   `msg_resend_ans_req`; `rpc_drop_answer` → `rpc_result` with
 //!   `rpc_answer_unknown` / `_dropped_running` / `_dropped`;
 //!   `destroy_session` → `destroy_session_ok` / `_none` (a plain content
-//!   message); `destroy_auth_key` → `rpc_result(destroy_auth_key_ok)`, then
-//!   the key is gone; `auth.bindTempAuthKey` → `boolTrue` (the inner
+//!   message); `destroy_auth_key` → `destroy_auth_key_ok` (bare, as
+//!   Telegram sends it), then the key is gone; `auth.bindTempAuthKey` → `boolTrue` (the inner
 //!   message is not verified yet); any other method → `rpc_error` 400
 //!   `INPUT_METHOD_INVALID_<constructor id, 8 hex digits>`.
 #![forbid(unsafe_code)]
