@@ -72,7 +72,8 @@ pub struct FakeDcConfig {
     /// Client msg_ids remembered per session; older ones get
     /// bad_msg_notification 20 (default 4096).
     pub max_remembered_msg_ids: usize,
-    /// Answers cached per session for resends (default 4096).
+    /// Answers cached, and unacknowledged messages kept, per session for
+    /// resends (default 4096 each; the oldest go first).
     pub max_cached_answers: usize,
 }
 
@@ -1355,6 +1356,11 @@ impl FakeDc {
                     body: body.clone(),
                 },
             );
+            // A client that never acknowledges must not grow the server
+            // without bound: the oldest unacknowledged messages go first.
+            while s.unacked.len() > self.config.max_cached_answers.max(1) {
+                s.unacked.pop_first();
+            }
         }
         s.outbox.push(Outgoing {
             msg_id,

@@ -312,6 +312,7 @@ fn spawn_reader(conn: ConnId, mut stream: TcpStream, tx: mpsc::Sender<Event>) {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             match stream.read(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Ok(0) | Err(_) => {
                     let _ = tx.send(Event::Closed(conn));
                     return;
