@@ -1108,3 +1108,118 @@ fn a_container_can_open_a_session() {
         vec![(inner[0], echo_body(b"a")), (inner[1], echo_body(b"b"))]
     );
 }
+
+// ---------------------------------------------------------------------------
+// Hostile input: nothing a peer sends may panic the server.
+
+#[test]
+fn garbage_on_fresh_connections_never_panics() {
+    use rand_core::{RngCore, SeedableRng};
+    let (now, _, mut dc) = setup(FakeDcConfig::new(2));
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(17);
+    let prefixes: [&[u8]; 5] = [
+        &[0xef],
+        &[0xee; 4],
+        &[0xdd; 4],
+        &[],
+        &[0x40, 0, 0, 0, 0, 0, 0, 0],
+    ];
+    for i in 0..400 {
+        let conn = dc.open(now);
+        let mut bytes = prefixes[i % prefixes.len()].to_vec();
+        let len = (rng.next_u32() % 600) as usize;
+        let start = bytes.len();
+        bytes.resize(start + len, 0);
+        rng.fill_bytes(&mut bytes[start..]);
+        for chunk in bytes.chunks(1 + (rng.next_u32() % 64) as usize) {
+            dc.receive(now, conn, chunk);
+        }
+        dc.handle_timeout(now + Duration::from_secs(1));
+        while dc.poll_output().is_some() {}
+        dc.close(now, conn);
+    }
+}
+
+#[test]
+fn hostile_messages_under_a_valid_key_never_panic() {
+    use rand_core::{RngCore, SeedableRng};
+    let (now, _, mut dc, mut c) = warm(
+        FakeDcConfig::new(2)
+            .faults(Faults::parse("delay_ms=10@echo:00,bad_salt@echo:01,forget@echo:02").unwrap()),
+    );
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(23);
+    let ids: [u32; 24] = [
+        mtsender::tl::message::MSG_CONTAINER_ID,
+        mtsender::tl::message::GZIP_PACKED_ID,
+        mtsender::tl::message::MSG_COPY_ID,
+        t::MsgsAck::CONSTRUCTOR_ID,
+        f::Ping::CONSTRUCTOR_ID,
+        f::PingDelayDisconnect::CONSTRUCTOR_ID,
+        f::GetFutureSalts::CONSTRUCTOR_ID,
+        t::MsgsStateReq::CONSTRUCTOR_ID,
+        t::MsgResendReq::CONSTRUCTOR_ID,
+        t::MsgResendAnsReq::CONSTRUCTOR_ID,
+        f::RpcDropAnswer::CONSTRUCTOR_ID,
+        f::DestroySession::CONSTRUCTOR_ID,
+        f::HttpWait::CONSTRUCTOR_ID,
+        f::TestEcho::CONSTRUCTOR_ID,
+        f::InvokeWithLayer::CONSTRUCTOR_ID,
+        f::InitConnection::CONSTRUCTOR_ID,
+        f::InvokeWithoutUpdates::CONSTRUCTOR_ID,
+        f::InvokeAfterMsg::CONSTRUCTOR_ID,
+        0x3dc4_b4f0,
+        f::BindTempAuthKey::CONSTRUCTOR_ID,
+        mtsender::tl::VECTOR_ID,
+        t::MsgsStateInfo::CONSTRUCTOR_ID,
+        0,
+        0xffff_ffff,
+    ];
+    let mut t = now;
+    for i in 0..3000u32 {
+        let mut body = ids[(rng.next_u32() as usize) % ids.len()]
+            .to_le_bytes()
+            .to_vec();
+        if rng.next_u32() % 3 == 0 {
+            // A plausible nested id.
+            body.extend_from_slice(&ids[(rng.next_u32() as usize) % ids.len()].to_le_bytes());
+        }
+        let words = (rng.next_u32() % 24) as usize;
+        for _ in 0..words {
+            let w = match rng.next_u32() % 4 {
+                0 => rng.next_u32() % 8,
+                1 => 0xfe,
+                _ => rng.next_u32(),
+            };
+            body.extend_from_slice(&w.to_le_bytes());
+        }
+        let msg_id = match rng.next_u32() % 8 {
+            0 => rng.next_u64() as i64,
+            1 => c.msg_ids.next(t) + 2,
+            _ => c.msg_ids.next(t),
+        };
+        let seqno = match rng.next_u32() % 4 {
+            0 => rng.next_u32() as i32,
+            _ => c.seq.next(rng.next_u32() % 2 == 0),
+        };
+        let salt = if rng.next_u32() % 10 == 0 { 0 } else { c.salt };
+        if i % 500 == 499 {
+            c.reconnect(&mut dc, t);
+        }
+        if c.link.closed {
+            c.reconnect(&mut dc, t);
+        }
+        c.send_message(&mut dc, t, salt, msg_id, seqno, &body);
+        if dc.auth_key_count() == 0 {
+            break; // destroy_auth_key can be among the random bodies
+        }
+        for m in c.recv(&mut dc) {
+            if let Some(s) = find::<t::BadServerSalt>(std::slice::from_ref(&m)).pop() {
+                c.salt = s.new_server_salt;
+            }
+        }
+        t += Duration::from_millis(3);
+        TestClient::advance(&mut dc, t);
+    }
+    assert!(dc.stats().packets > 3000, "{:?}", dc.stats());
+    assert!(dc.stats().bad_msgs.len() >= 4, "{:?}", dc.stats().bad_msgs);
+}
