@@ -52,6 +52,21 @@
 //! after each of these drains [`FakeDc::poll_output`] (see the `fake-dc`
 //! binary).
 //!
+//! ## What is here
+//!
+//! - [`FakeDc`] with its [`FakeDcConfig`], [`Stats`] and [`AuthKeyInfo`].
+//! - [`faults`]: [`Faults`] (request and connection faults, with a spec
+//!   string parser) and [`HandshakeFaults`] (one broken handshake check at a
+//!   time).
+//! - [`client`]: in-memory helpers for tests: a [`client::Link`] pumps
+//!   framed bytes over any transport and chunking,
+//!   [`client::run_handshake`] drives the core's client handshake over it,
+//!   and a [`client::TestClient`] sends encrypted messages with any msg_id,
+//!   seqno and salt.
+//! - The `fake-dc` binary serves a `FakeDc` on loopback TCP
+//!   (`fake-dc --listen 127.0.0.1:0 [--rsa-key PEM] [--dc ID] [--faults SPEC]`;
+//!   `fake-dc --print-public-key`).
+//!
 //! ## Rules the server follows
 //!
 //! - Server msg_ids are about unixtime·2^32, ≡ 1 mod 4 for responses and
