@@ -1519,9 +1519,11 @@ impl FakeDc {
             return;
         };
         if !live {
-            // Kept messages wait for the next connection; the rest is moot.
+            // Kept messages and pending acks wait for the next connection;
+            // the rest is moot. No timer: nothing can go out until then.
             s.outbox.clear();
             s.resend_unacked = true;
+            s.ack_deadline = None;
             return;
         }
         let mut msgs: Vec<Outgoing> = Vec::new();

@@ -1223,3 +1223,26 @@ fn hostile_messages_under_a_valid_key_never_panic() {
     assert!(dc.stats().packets > 3000, "{:?}", dc.stats());
     assert!(dc.stats().bad_msgs.len() >= 4, "{:?}", dc.stats().bad_msgs);
 }
+
+#[test]
+fn timers_of_a_dropped_connection_do_not_stay_due() {
+    let (now, _, mut dc, mut c) = with_faults("delay_ms=1000");
+    c.echo(&mut dc, now, b"late");
+    assert_eq!(dc.poll_timeout(), Some(now + Duration::from_millis(100)));
+    dc.close(now, c.link.conn);
+    let t = now + Duration::from_millis(200);
+    dc.handle_timeout(t);
+    assert_eq!(dc.poll_timeout(), Some(now + Duration::from_millis(1000)));
+    dc.handle_timeout(now + Duration::from_millis(1000));
+    assert_eq!(dc.poll_timeout(), None);
+    // Answer and ack wait for the session's next connection.
+    c.reconnect(&mut dc, t);
+    c.send(
+        &mut dc,
+        now + Duration::from_millis(1000),
+        &f::Ping { ping_id: 1 }.to_bytes(),
+        true,
+    );
+    let msgs = c.recv(&mut dc);
+    assert_eq!(results(&msgs).len(), 1);
+}
