@@ -740,3 +740,40 @@ fn pfs_runs_the_session_on_a_bound_temporary_key() {
     assert!(s.responses[&id].0.is_ok());
     assert_eq!(s.dc(2).auth_key_count(), 2);
 }
+
+#[test]
+fn every_transport_carries_the_handshake_and_requests() {
+    use mtsender::transport::TransportKind::*;
+    for (i, (kind, obfuscated)) in [
+        (Abridged, false),
+        (Intermediate, false),
+        (PaddedIntermediate, false),
+        (Full, false),
+        (Abridged, true),
+        (Intermediate, true),
+        (PaddedIntermediate, true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut cfg = config();
+        cfg.transport = kind;
+        cfg.obfuscated = obfuscated;
+        let mut sc = SimConfig::new(100 + i as u64);
+        sc.max_chunk = 13;
+        let mut s = Sim::new(sc, cfg, vec![FakeDcConfig::new(2)]);
+        let ids: Vec<_> = (0..20).map(|n| s.invoke(Request::new(echo(n)))).collect();
+        assert!(
+            s.run_until_answered(Duration::from_secs(30)),
+            "{kind:?} obfuscated={obfuscated}"
+        );
+        for id in ids {
+            assert!(
+                s.responses[&id].0.is_ok(),
+                "{kind:?} obfuscated={obfuscated}"
+            );
+        }
+        let conn = mtsender_testkit::ConnId(1); // the fake DC numbers connections from 1
+        assert_eq!(s.dc(2).transport(conn), Some((kind, obfuscated)));
+    }
+}

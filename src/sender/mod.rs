@@ -39,6 +39,7 @@ use crate::policy::flood::{migration, Migration};
 use crate::policy::RetryContext;
 use crate::session::{BindParams, Clock, Session, SessionEvent};
 use crate::tl::functions::{InitConnection, InvokeWithLayer};
+use crate::tl::message::PlainMessage;
 use crate::tl::{RawTail, Serialize};
 use crate::transport::{obfuscation_init, ClientCodec, Frame, TransportKind};
 
@@ -1173,6 +1174,11 @@ impl Sender {
                 }
                 Frame::Packet(packet) => {
                     if let Some(hs) = c.handshake.as_mut() {
+                        let packet = if padded {
+                            PlainMessage::strip_transport_padding(packet)
+                        } else {
+                            packet
+                        };
                         match hs.handle_packet(now, packet) {
                             Ok(Some(done)) => {
                                 c.handshake = None;
