@@ -123,6 +123,27 @@ fn setup() -> (Instant, Session, Server) {
     (now, s, server)
 }
 
+/// A session whose local clock is `skew_secs` off the server's and that
+/// does not know it (a restored key).
+fn setup_unsynced(skew_secs: i64) -> (Instant, Session, Server) {
+    let now = t0();
+    let key = AuthKey::from_bytes([0x5c; 256]);
+    let clock = Clock::new(now, Duration::from_secs((UNIX + skew_secs) as u64));
+    let config = SessionConfig {
+        time_synced: false,
+        ..Default::default()
+    };
+    let mut s = Session::new(config, key.clone(), 42, clock, 0, [1; 32]);
+    s.salts_requested = true;
+    let srv = Server {
+        key,
+        session_id: s.session_id(),
+        counter: 0,
+        rng: ChaCha20Rng::from_seed([2; 32]),
+    };
+    (now, s, srv)
+}
+
 fn echo(n: u8) -> Vec<u8> {
     functions::TestEcho {
         payload: vec![n; 8],
@@ -526,21 +547,8 @@ fn check_time_window_once_synced() {
 
 #[test]
 fn an_unsynced_session_takes_its_clock_from_the_first_authentic_message() {
-    let now = t0();
-    let key = AuthKey::from_bytes([0x5c; 256]);
     // Local clock 2000 s slow, offset unknown.
-    let clock = Clock::new(now, Duration::from_secs(UNIX as u64 - 2000));
-    let config = SessionConfig {
-        time_synced: false,
-        ..Default::default()
-    };
-    let mut s = Session::new(config, key.clone(), 42, clock, 0, [1; 32]);
-    let mut srv = Server {
-        key,
-        session_id: s.session_id(),
-        counter: 0,
-        rng: ChaCha20Rng::from_seed([2; 32]),
-    };
+    let (now, mut s, mut srv) = setup_unsynced(-2000);
     let mut p = srv.packet(&0xdeadbeef_u32.to_le_bytes(), false);
     s.handle_packet(now, &mut p).unwrap();
     assert_eq!(s.time_offset(), 2000);
@@ -647,21 +655,8 @@ fn assert_resent(code: i32) -> (i64, i64) {
 
 #[test]
 fn bad_msg_16_msg_id_too_low_resyncs_and_resends() {
-    let now = t0();
-    let key = AuthKey::from_bytes([0x5c; 256]);
     // Local clock 1000 s slow, but believed synced.
-    let clock = Clock::new(now, Duration::from_secs(UNIX as u64 - 1000));
-    let config = SessionConfig {
-        time_synced: false,
-        ..Default::default()
-    };
-    let mut s = Session::new(config, key.clone(), 42, clock, 0, [1; 32]);
-    let mut srv = Server {
-        key,
-        session_id: s.session_id(),
-        counter: 0,
-        rng: ChaCha20Rng::from_seed([2; 32]),
-    };
+    let (now, mut s, mut srv) = setup_unsynced(-1000);
     s.push_request(1, echo(1));
     let old = ids_of(&flush(now, &mut s), &echo(1))[0];
     assert_eq!(old >> 32, UNIX - 1000);
@@ -673,21 +668,8 @@ fn bad_msg_16_msg_id_too_low_resyncs_and_resends() {
 
 #[test]
 fn bad_msg_17_msg_id_too_high_gives_a_lower_id_in_range() {
-    let now = t0();
-    let key = AuthKey::from_bytes([0x5c; 256]);
     // Local clock 1000 s fast.
-    let clock = Clock::new(now, Duration::from_secs(UNIX as u64 + 1000));
-    let config = SessionConfig {
-        time_synced: false,
-        ..Default::default()
-    };
-    let mut s = Session::new(config, key.clone(), 42, clock, 0, [1; 32]);
-    let mut srv = Server {
-        key,
-        session_id: s.session_id(),
-        counter: 0,
-        rng: ChaCha20Rng::from_seed([2; 32]),
-    };
+    let (now, mut s, mut srv) = setup_unsynced(1000);
     s.push_request(1, echo(1));
     s.push_request(2, echo(2));
     let sent = flush(now, &mut s);
