@@ -715,7 +715,7 @@ fn randomised_simulation_over_many_seeds() {
     }
     assert!(
         failures.is_empty(),
-        "failing seeds (rerun one with soak(seed)):\n{}",
+        "failing seeds (replay one with MTSENDER_SIM_SEED=<seed>):\n{}",
         failures.join("\n")
     );
 }
