@@ -702,3 +702,14 @@ fn randomised_simulation_over_many_seeds() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn a_ping_request_is_answered_with_its_pong() {
+    use mtsender::tl::{functions::Ping, types::Pong, Deserialize};
+    let mut s = sim(3, config(), "");
+    let id = s.invoke(Request::new(Ping { ping_id: 42 }.to_bytes()));
+    assert!(s.run_until_answered(Duration::from_secs(30)));
+    let (result, _) = &s.responses[&id];
+    let pong = Pong::from_bytes(result.as_ref().unwrap()).unwrap();
+    assert_eq!(pong.ping_id, 42);
+}

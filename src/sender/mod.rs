@@ -60,7 +60,8 @@ pub enum Dc {
     Id(i32),
 }
 
-/// A request to send: serialized TL of an API method.
+/// A request to send: serialized TL of an API method. An MTProto `ping`
+/// works too: its `pong` is the answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
     body: Vec<u8>,
