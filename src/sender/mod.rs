@@ -38,8 +38,8 @@ use crate::handshake::{Handshake, HandshakeConfig};
 use crate::policy::flood::{migration, Migration};
 use crate::policy::RetryContext;
 use crate::session::{Clock, Session, SessionEvent};
-use crate::tl::functions::{InitConnection, InvokeWithLayer};
-use crate::tl::{RawTail, Serialize};
+use crate::tl::functions::{InitConnection, InvokeWithLayer, Ping, PingDelayDisconnect};
+use crate::tl::{Identifiable, RawTail, Serialize};
 use crate::transport::{obfuscation_init, ClientCodec, Frame, TransportKind};
 
 /// Identifies a request from [`Sender::invoke`] to its one
@@ -777,7 +777,9 @@ impl Sender {
         let Some(session) = state.session.as_mut() else {
             return;
         };
-        let body = if state.needs_init {
+        // initConnection wraps the first API call; a ping is an MTProto
+        // service call and goes as it is.
+        let body = if state.needs_init && !is_ping(&req.body) {
             state.needs_init = false;
             match init {
                 Some(p) => wrap_init(&p, &req.body),
@@ -1447,6 +1449,14 @@ impl Sender {
             }
         }
     }
+}
+
+/// Whether a request body is `ping` or `ping_delay_disconnect`.
+fn is_ping(body: &[u8]) -> bool {
+    let id = body
+        .get(..4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    id == Some(Ping::CONSTRUCTOR_ID) || id == Some(PingDelayDisconnect::CONSTRUCTOR_ID)
 }
 
 /// `invokeWithLayer(layer, initConnection(params, query))`.
