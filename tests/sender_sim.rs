@@ -731,3 +731,32 @@ fn a_ping_goes_without_init_connection_and_leaves_it_for_the_first_call() {
     assert!(s.run_until_answered(Duration::from_secs(30)));
     assert_eq!(s.responses[&id].0, Ok(echo(1)));
 }
+
+#[test]
+fn every_transport_carries_the_handshake_and_the_requests() {
+    use mtsender::transport::TransportKind;
+    for (i, kind) in [
+        TransportKind::Abridged,
+        TransportKind::Intermediate,
+        TransportKind::PaddedIntermediate,
+        TransportKind::Full,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for obfuscated in [false, true] {
+            let mut cfg = config();
+            cfg.transport = kind;
+            cfg.obfuscated = obfuscated;
+            let mut s = sim(10 + i as u64, cfg, "");
+            let ids: Vec<_> = (0..5).map(|n| s.invoke(Request::new(echo(n)))).collect();
+            assert!(
+                s.run_until_answered(Duration::from_secs(30)),
+                "{kind:?} obfuscated={obfuscated}"
+            );
+            for (n, id) in ids.into_iter().enumerate() {
+                assert_eq!(s.responses[&id].0, Ok(echo(n as u32)), "{kind:?}");
+            }
+        }
+    }
+}

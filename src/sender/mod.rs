@@ -1081,6 +1081,11 @@ impl Sender {
                 }
                 Frame::Packet(packet) => {
                     if let Some(hs) = c.handshake.as_mut() {
+                        let packet = if padded {
+                            strip_plain_padding(packet)
+                        } else {
+                            packet
+                        };
                         match hs.handle_packet(now, packet) {
                             Ok(Some(done)) => {
                                 c.handshake = None;
@@ -1449,6 +1454,20 @@ impl Sender {
             }
         }
     }
+}
+
+/// A plain (handshake) message inside a padded intermediate packet: its
+/// length field says where the body ends; the random tail is cut off. A
+/// length that does not fit is left for the handshake to refuse.
+fn strip_plain_padding(packet: &mut [u8]) -> &mut [u8] {
+    let end = packet
+        .get(16..20)
+        .map(|l| i32::from_le_bytes([l[0], l[1], l[2], l[3]]))
+        .and_then(|l| usize::try_from(l).ok())
+        .and_then(|l| l.checked_add(20))
+        .filter(|&end| end <= packet.len())
+        .unwrap_or(packet.len());
+    &mut packet[..end]
 }
 
 /// Whether a request body is `ping` or `ping_delay_disconnect`.
