@@ -321,6 +321,8 @@ impl Future for Driver {
             if let Some(reason) = this.finished.take() {
                 // Final state for a restart: salts and offsets move on.
                 this.save();
+                // Handles see the driver gone before the shutdown resolves.
+                this.cmds.close();
                 if let Some(down) = this.down.take() {
                     let _ = down.send(reason);
                 }
