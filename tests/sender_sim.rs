@@ -790,3 +790,32 @@ fn every_transport_carries_the_handshake_and_requests() {
         assert_eq!(s.dc(2).transport(conn), Some((kind, obfuscated)));
     }
 }
+
+#[test]
+fn a_ping_request_is_answered_with_its_pong() {
+    use mtsender::tl::{functions::Ping, types::Pong, Deserialize};
+    let mut s = sim(3, config(), "");
+    let id = s.invoke(Request::new(Ping { ping_id: 42 }.to_bytes()));
+    assert!(s.run_until_answered(Duration::from_secs(30)));
+    let (result, _) = &s.responses[&id];
+    let pong = Pong::from_bytes(result.as_ref().unwrap()).unwrap();
+    assert_eq!(pong.ping_id, 42);
+}
+
+#[test]
+fn a_ping_goes_without_init_connection_and_leaves_it_for_the_first_call() {
+    use mtsender::tl::{functions::Ping, types::Pong, Deserialize};
+    let mut cfg = config();
+    cfg.init = Some(mtsender::sender::InitParams::new(12345, 1));
+    let mut s = sim(4, cfg, "");
+    let ping = s.invoke(Request::new(Ping { ping_id: 7 }.to_bytes()));
+    assert!(s.run_until_answered(Duration::from_secs(30)));
+    let (result, _) = &s.responses[&ping];
+    assert_eq!(
+        Pong::from_bytes(result.as_ref().unwrap()).unwrap().ping_id,
+        7
+    );
+    let id = s.invoke(Request::new(echo(1)));
+    assert!(s.run_until_answered(Duration::from_secs(30)));
+    assert_eq!(s.responses[&id].0, Ok(echo(1)));
+}

@@ -38,9 +38,9 @@ use crate::handshake::{Handshake, HandshakeConfig, KeyKind};
 use crate::policy::flood::{migration, Migration};
 use crate::policy::RetryContext;
 use crate::session::{BindParams, Clock, Session, SessionEvent};
-use crate::tl::functions::{InitConnection, InvokeWithLayer};
+use crate::tl::functions::{InitConnection, InvokeWithLayer, Ping, PingDelayDisconnect};
 use crate::tl::message::PlainMessage;
-use crate::tl::{RawTail, Serialize};
+use crate::tl::{Identifiable, RawTail, Serialize};
 use crate::transport::{obfuscation_init, ClientCodec, Frame, TransportKind};
 
 /// The session request id of the sender's own `auth.bindTempAuthKey`
@@ -65,7 +65,8 @@ pub enum Dc {
     Id(i32),
 }
 
-/// A request to send: serialized TL of an API method.
+/// A request to send: serialized TL of an API method. An MTProto `ping`
+/// works too: its `pong` is the answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
     body: Vec<u8>,
@@ -812,7 +813,9 @@ impl Sender {
         let Some(session) = state.session.as_mut() else {
             return;
         };
-        let body = if state.needs_init {
+        // initConnection wraps the first API call; a ping is an MTProto
+        // service call and goes as it is.
+        let body = if state.needs_init && !is_ping(&req.body) {
             state.needs_init = false;
             match init {
                 Some(p) => wrap_init(&p, &req.body),
@@ -1601,6 +1604,14 @@ impl Sender {
             }
         }
     }
+}
+
+/// Whether a request body is `ping` or `ping_delay_disconnect`.
+fn is_ping(body: &[u8]) -> bool {
+    let id = body
+        .get(..4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    id == Some(Ping::CONSTRUCTOR_ID) || id == Some(PingDelayDisconnect::CONSTRUCTOR_ID)
 }
 
 /// `invokeWithLayer(layer, initConnection(params, query))`.

@@ -158,7 +158,7 @@ impl Session {
             }
             types::Pong::CONSTRUCTOR_ID => {
                 if let Ok(p) = types::Pong::from_bytes(body) {
-                    self.on_pong(p);
+                    self.on_pong(p, body);
                 }
             }
             types::FutureSalts::CONSTRUCTOR_ID => {
@@ -378,13 +378,28 @@ impl Session {
         });
     }
 
-    fn on_pong(&mut self, p: types::Pong) {
-        if let Some(s) = self.sent.get(&p.msg_id) {
-            if s.kind == Kind::Ping(p.ping_id) {
+    /// A pong answers either our keepalive ping or a `ping` the caller
+    /// sent as a request, whose answer it then is.
+    fn on_pong(&mut self, p: types::Pong, body: &[u8]) {
+        let Some(s) = self.sent.get(&p.msg_id) else {
+            return;
+        };
+        match s.kind {
+            Kind::Ping(id) if id == p.ping_id => {
                 self.take_sent(p.msg_id);
                 self.events
                     .push_back(SessionEvent::Pong { ping_id: p.ping_id });
             }
+            Kind::Rpc(req) => {
+                let maybe_repeated = s.maybe_repeated;
+                self.take_sent(p.msg_id);
+                self.events.push_back(SessionEvent::Result {
+                    req,
+                    result: Ok(body.to_vec()),
+                    maybe_repeated,
+                });
+            }
+            _ => {}
         }
     }
 

@@ -832,6 +832,36 @@ fn ping_and_pong() {
 }
 
 #[test]
+fn a_ping_sent_as_a_request_is_answered_by_its_pong() {
+    let (now, mut s, mut srv) = setup();
+    s.push_request(9, functions::Ping { ping_id: 5 }.to_bytes());
+    let sent = flush(now, &mut s);
+    let msg = sent
+        .iter()
+        .find(|m| constructor(&m.2) == functions::Ping::CONSTRUCTOR_ID)
+        .unwrap();
+    let pong = types::Pong {
+        msg_id: msg.0,
+        ping_id: 5,
+    }
+    .to_bytes();
+    let p = srv.packet(&pong, false);
+    s.handle_packet(now, &mut p.clone()).unwrap();
+    assert_eq!(
+        events(&mut s),
+        vec![SessionEvent::Result {
+            req: 9,
+            result: Ok(pong.clone()),
+            maybe_repeated: false,
+        }]
+    );
+    // The same pong again answers nothing.
+    let p = srv.packet(&pong, false);
+    s.handle_packet(now, &mut p.clone()).unwrap();
+    assert!(events(&mut s).is_empty());
+}
+
+#[test]
 fn future_salts_are_fetched_once_and_used_in_turn() {
     let (now, mut s, mut srv) = setup();
     s.salts_requested = false;

@@ -49,8 +49,8 @@
 //! A real server loop does the same with sockets: [`FakeDc::open`] on
 //! accept, [`FakeDc::receive`] on read, [`FakeDc::close`] on EOF,
 //! [`FakeDc::handle_timeout`] when [`FakeDc::poll_timeout`] is due, and
-//! after each of these drains [`FakeDc::poll_output`] (see the `fake-dc`
-//! binary).
+//! after each of these drains [`FakeDc::poll_output`]. [`net::serve`] is
+//! that loop on a TCP listener.
 //!
 //! ## What is here
 //!
@@ -117,6 +117,7 @@ pub mod client;
 mod dc;
 pub mod faults;
 mod handshake;
+pub mod net;
 mod salts;
 pub mod sim;
 #[cfg(test)]
