@@ -9,6 +9,68 @@
 //! runs unchanged under tokio, async-std, smol, a simulated network or a
 //! fuzzer.
 //!
+//! ## The run loop
+//!
+//! [`Sender`] is the whole client side as one machine: give it requests
+//! ([`Sender::invoke`]) and what happened ([`Sender::handle_input`]: a
+//! connection opened, bytes arrived, a connection closed, a timer fired),
+//! then drain [`Sender::poll_output`] until [`Output::SleepUntil`] and do what
+//! it says: connect, write bytes, close, deliver responses and updates.
+//! Every call carries `now`; the sender never calls `Instant::now()`.
+//!
+//! Here the "network" is a direct hand-off to the testkit's in-memory fake
+//! DC, the same server the tests, the simulator and the `fake-dc` binary use:
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use mtsender::tl::{functions::TestEcho, Serialize};
+//! use mtsender::{DcTable, Input, Output, Request, Sender, SenderConfig};
+//! use mtsender_testkit::{test_rsa_key, DcOutput, FakeDc, FakeDcConfig};
+//!
+//! let now = Instant::now(); // the adapter's clock; the core only receives it
+//! let unix = Duration::from_secs(1_700_000_000);
+//! let mut dc = FakeDc::new(FakeDcConfig::new(2), now, unix);
+//!
+//! let addr = "127.0.0.1:443".parse().unwrap();
+//! let keys = vec![test_rsa_key().public_key().clone()];
+//! let config = SenderConfig::new(DcTable::empty().set(2, addr), keys);
+//! let mut sender = Sender::new(config, now, unix, [7; 32]); // seed from the OS in real use
+//!
+//! let request = TestEcho { payload: b"hello".to_vec() }.to_bytes();
+//! let id = sender.invoke(now, Request::new(request.clone()));
+//!
+//! let mut link = None; // (client conn, server conn)
+//! let answer = 'run: loop {
+//!     // Drain the sender: it connects, then sends the handshake and the request.
+//!     while let Some(out) = sender.poll_output() {
+//!         match out {
+//!             Output::Connect { conn, .. } => {
+//!                 link = Some((conn, dc.open(now)));
+//!                 sender.handle_input(Input::Connected { conn, now });
+//!             }
+//!             Output::Transmit { bytes, .. } => dc.receive(now, link.unwrap().1, &bytes),
+//!             Output::Response { id: done, result, .. } if done == id => break 'run result,
+//!             Output::SleepUntil(_) => break, // a real loop arms its timer here
+//!             _ => {}
+//!         }
+//!     }
+//!     // Carry the server's bytes back, in whatever chunks the network makes.
+//!     while let Some(DcOutput::Transmit { bytes, .. }) = dc.poll_output() {
+//!         for chunk in bytes.chunks(7) {
+//!             let conn = link.unwrap().0;
+//!             sender.handle_input(Input::Received { conn, bytes: chunk, now });
+//!         }
+//!     }
+//! };
+//! assert_eq!(answer.unwrap(), request); // test.echo answers with the request
+//! assert_eq!(dc.execution_count(&request), 1);
+//! ```
+//!
+//! The adapters (`mtsender-tokio`, `mtsender-async-std`) are this loop with
+//! sockets and one timer.
+//!
+//! ## Layers
+//!
 //! The crate is built in layers, each usable on its own:
 //!
 //! - [`tl`]: the TL binary codec and every constructor of the MTProto
@@ -21,6 +83,11 @@
 //!   input in any chunking.
 //! - [`buf`]: the outgoing buffer with headroom that lets a message be
 //!   encrypted and framed in place.
+//! - [`handshake`]: auth key creation, as a state machine.
+//! - [`session`]: the encrypted session: msg_ids, acks, containers, salts,
+//!   service messages and the inbound checks.
+//! - [`policy`]: retry and restart policies.
+//! - [`sender`]: [`Sender`], the machine above, over every DC.
 //!
 //! ## One message, end to end
 //!

@@ -48,12 +48,24 @@ impl Session {
             self.msg_ids.correct_from_server(now, msg_id);
             self.synced = true;
         }
-        self.check_msg_id(now, msg_id)?;
-        // A container is checked whole before any of it takes effect.
+        if let Err(e) = self.check_msg_id(now, msg_id) {
+            if e == MsgIdError::Duplicate && seqno & 1 == 1 {
+                // Authentic and seen before: the server re-sends what it
+                // thinks we did not get. Ack it again so it stops.
+                self.ack_later(now, msg_id);
+            }
+            return Err(e.into());
+        }
+        // A container is checked whole before any of it takes effect. Its
+        // messages may repeat ones received before (the server re-sends
+        // what was not acknowledged): those are skipped, not fatal.
         let container = if first_id(body) == Some(MSG_CONTAINER_ID) {
             let c = Container::parse(body)?;
             for m in c.iter() {
-                self.check_msg_id(now, m.msg_id)?;
+                match self.check_msg_id(now, m.msg_id) {
+                    Ok(()) | Err(MsgIdError::Duplicate | MsgIdError::TooOld) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
             Some(c)
         } else {
@@ -65,7 +77,10 @@ impl Session {
             Some(c) => {
                 for m in c.iter() {
                     if self.replay.check(m.msg_id).is_err() {
-                        continue; // repeated inside the same container
+                        if m.seqno & 1 == 1 {
+                            self.ack_later(now, m.msg_id);
+                        }
+                        continue;
                     }
                     self.replay.insert(m.msg_id);
                     self.max_server_msg_id = self.max_server_msg_id.max(m.msg_id);
@@ -230,7 +245,7 @@ impl Session {
             Ok(result.to_vec())
         };
         match sent.kind {
-            Kind::Rpc(req) => self.events.push_back(SessionEvent::Result {
+            Kind::Rpc(req) | Kind::Bind(req, _) => self.events.push_back(SessionEvent::Result {
                 req,
                 result: outcome,
                 maybe_repeated: sent.maybe_repeated,
@@ -253,6 +268,13 @@ impl Session {
             }
             Kind::Ping(_) | Kind::StateReq(_) | Kind::Fire => {}
         }
+    }
+
+    /// The server named the salt to use: the future salts we hold are
+    /// stale (it rotated them), so they are dropped and fetched again.
+    fn set_salt_from_server(&mut self, salt: i64) {
+        self.salt = salt;
+        self.future_salts.clear();
     }
 
     fn ask_resend_answers(&mut self, msg_ids: Vec<i64>) {
@@ -282,7 +304,7 @@ impl Session {
         let (bad_msg_id, code) = match &n {
             enums::BadMsgNotification::BadMsg(b) => (b.bad_msg_id, b.error_code),
             enums::BadMsgNotification::BadServerSalt(b) => {
-                self.salt = b.new_server_salt;
+                self.set_salt_from_server(b.new_server_salt);
                 (b.bad_msg_id, b.error_code)
             }
         };
@@ -330,7 +352,7 @@ impl Session {
     }
 
     fn on_new_session(&mut self, n: types::NewSessionCreated) {
-        self.salt = n.server_salt;
+        self.set_salt_from_server(n.server_salt);
         // What the old session had not answered, the new one never will:
         // resend, flagged as possibly run already.
         let mut older: Vec<i64> = self

@@ -166,10 +166,26 @@ pub enum InboundError {
     Malformed(#[from] crate::tl::Error),
 }
 
+/// What `auth.bindTempAuthKey` needs. The encrypted binding message
+/// carries the msg_id of the request itself, so it is built when the
+/// message is packed (and again on every resend).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BindParams {
+    /// The permanent key the session's temporary key is bound to.
+    pub perm_key: AuthKey,
+    /// A random nonce.
+    pub nonce: i64,
+    /// When the binding ends (server unix time), at most the temporary
+    /// key's own expiry.
+    pub expires_at: i32,
+}
+
 /// What a sent message was, to know how to handle its answer or resend it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Kind {
     Rpc(ReqId),
+    /// `auth.bindTempAuthKey`, answered like a request.
+    Bind(ReqId, Box<BindParams>),
     Ping(i64),
     FutureSalts,
     StateReq(Vec<i64>),
@@ -316,6 +332,13 @@ impl Session {
                 .count()
     }
 
+    /// Entries held in the session's tables: queued and sent messages,
+    /// containers, pending acks. Back to 0 when nothing is in flight, which
+    /// tests use to show that nothing leaks.
+    pub fn held_entries(&self) -> usize {
+        self.queue.len() + self.sent.len() + self.containers.len() + self.pending_acks.len()
+    }
+
     /// Whether anything awaits [`poll_packet`](Self::poll_packet).
     pub fn wants_to_send(&self) -> bool {
         !self.queue.is_empty() || self.pending_acks.len() >= self.config.max_pending_acks
@@ -330,6 +353,40 @@ impl Session {
             content_related: true,
             maybe_repeated: false,
         });
+    }
+
+    /// Queues `auth.bindTempAuthKey`, binding this session's (temporary)
+    /// key to `params.perm_key`. Its answer (`boolTrue`) comes as the
+    /// [`SessionEvent::Result`] of `req`.
+    pub fn push_bind(&mut self, req: ReqId, params: BindParams) {
+        self.queue_service(Kind::Bind(req, Box::new(params)), Vec::new());
+    }
+
+    /// The body of `auth.bindTempAuthKey` for a message with `msg_id`.
+    fn bind_body(&mut self, p: &BindParams, msg_id: i64) -> Vec<u8> {
+        let inner = types::BindAuthKeyInner {
+            nonce: p.nonce,
+            temp_auth_key_id: self.auth_key.id(),
+            perm_auth_key_id: p.perm_key.id(),
+            temp_session_id: self.session_id,
+            expires_at: p.expires_at,
+        }
+        .to_bytes();
+        let mut plain = vec![0u8; 16];
+        self.rng.fill_bytes(&mut plain);
+        plain.extend_from_slice(&msg_id.to_le_bytes());
+        plain.extend_from_slice(&0i32.to_le_bytes());
+        plain.extend_from_slice(&(inner.len() as i32).to_le_bytes());
+        plain.extend_from_slice(&inner);
+        let mut padding = vec![0u8; (16 - plain.len() % 16) % 16];
+        self.rng.fill_bytes(&mut padding);
+        functions::BindTempAuthKey {
+            perm_auth_key_id: p.perm_key.id(),
+            nonce: p.nonce,
+            expires_at: p.expires_at,
+            encrypted_message: crypto::encrypt_v1(&p.perm_key, &plain, &padding),
+        }
+        .to_bytes()
     }
 
     /// Queues a `ping_delay_disconnect` (or a plain `ping` when
@@ -492,18 +549,24 @@ impl Session {
         let header_at = out.as_slice().len() - 16;
         let (outer_id, outer_seq);
         if batch.len() == 1 {
-            let q = batch.pop().expect("one message");
+            let mut q = batch.pop().expect("one message");
             outer_id = self.msg_ids.next(now);
             outer_seq = self.seq.next(q.content_related);
+            if let Kind::Bind(_, p) = &q.kind {
+                let p = p.clone();
+                q.body = self.bind_body(&p, outer_id);
+            }
             out.extend_from_slice(&q.body);
             self.record(outer_id, None, q);
         } else {
-            let mut ids = Vec::with_capacity(batch.len());
             let mut inner = Vec::with_capacity(batch.len());
-            for q in batch {
+            for mut q in batch {
                 let id = self.msg_ids.next(now);
                 let seq = self.seq.next(q.content_related);
-                ids.push(id);
+                if let Kind::Bind(_, p) = &q.kind {
+                    let p = p.clone();
+                    q.body = self.bind_body(&p, id);
+                }
                 inner.push((id, seq, q));
             }
             // The container's id comes after its messages'.
@@ -516,10 +579,19 @@ impl Session {
                 }
                 w.finish(v);
             });
+            // Only tracked messages belong to the container's entry: it
+            // goes away with the last of them.
+            let tracked: Vec<i64> = inner
+                .iter()
+                .filter(|(_, _, q)| !matches!(q.kind, Kind::Fire))
+                .map(|(id, _, _)| *id)
+                .collect();
             for (id, _, q) in inner {
                 self.record(id, Some(outer_id), q);
             }
-            self.containers.insert(outer_id, ids);
+            if !tracked.is_empty() {
+                self.containers.insert(outer_id, tracked);
+            }
         }
         let body_len = (out.len() - header_at - 16) as i32;
         let hdr = &mut out.as_mut_slice()[header_at..header_at + 16];
@@ -607,6 +679,17 @@ impl Session {
     /// yet acknowledged are now uncertain: the server may or may not have
     /// them. Pending acks are kept for the next connection.
     pub fn on_connection_lost(&mut self) {
+        // A ping only ever asked about the connection that is gone.
+        let pings: Vec<i64> = self
+            .sent
+            .iter()
+            .filter(|(_, s)| matches!(s.kind, Kind::Ping(_)))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in pings {
+            self.take_sent(id);
+        }
+        self.queue.retain(|q| !matches!(q.kind, Kind::Ping(_)));
         for s in self.sent.values_mut() {
             if !s.acked {
                 s.uncertain = true;
@@ -615,30 +698,24 @@ impl Session {
     }
 
     /// A new connection carries this session: ask the server about every
-    /// uncertain message (`msgs_state_req`) before resending any.
+    /// message still in flight (`msgs_state_req`) before resending any.
+    ///
+    /// Uncertain ones are resent only if the server says it never got them.
+    /// Acknowledged ones are asked about too: the question is also the first
+    /// message on the new connection, which tells the server where to send
+    /// the answers it holds for this session.
     pub fn on_connected(&mut self) {
-        let mut ids: Vec<i64> = self
+        // State requests lost with the old connection are replaced by this one.
+        let old_state_reqs: Vec<i64> = self
             .sent
             .iter()
-            .filter(|(_, s)| s.uncertain && !matches!(s.kind, Kind::StateReq(_)))
+            .filter(|(_, s)| matches!(s.kind, Kind::StateReq(_)))
             .map(|(&id, _)| id)
             .collect();
-        // A state request lost with the connection is asked again below.
-        let lost_state_reqs: Vec<i64> = self
-            .sent
-            .iter()
-            .filter(|(_, s)| s.uncertain && matches!(s.kind, Kind::StateReq(_)))
-            .map(|(&id, _)| id)
-            .collect();
-        for id in lost_state_reqs {
-            if let Some(Sent {
-                kind: Kind::StateReq(asked),
-                ..
-            }) = self.take_sent(id)
-            {
-                ids.extend(asked.into_iter().filter(|a| self.sent.contains_key(a)));
-            }
+        for id in old_state_reqs {
+            self.take_sent(id);
         }
+        let mut ids: Vec<i64> = self.sent.keys().copied().collect();
         ids.sort_unstable();
         ids.dedup();
         for chunk in ids.chunks(8192) {
