@@ -5,7 +5,8 @@
 //! holds the unix time matching one `Instant` and adds the monotonic time
 //! elapsed since, plus the offset learned from the server.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
 
 /// A point in time given by the caller, as both a monotonic instant and the
@@ -146,6 +147,46 @@ impl SeqNo {
         self.content_sent = self.content_sent.saturating_add(by);
     }
 }
+
+/// The hasher of maps keyed by ids this side hands out (its own msg_ids,
+/// request and connection ids): a 64-bit finalizer instead of SipHash.
+///
+/// SipHash's random key defends a map whose keys an attacker chooses. Here
+/// the peer chooses none: it can only look up ids, and how long a lookup
+/// probes depends on where our own keys sit, which the finalizer spreads
+/// over every bit of the hash (bucket index and tag alike) even for ids
+/// that differ by 4.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        // SplitMix64's output function.
+        let mut x = self.0;
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^ (x >> 31)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = self.0.rotate_left(23).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ n;
+    }
+
+    fn write_i64(&mut self, n: i64) {
+        self.write_u64(n as u64);
+    }
+}
+
+/// A map keyed by ids this side hands out (see [`IdHasher`]).
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// Why an inbound msg_id is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -319,5 +360,25 @@ mod tests {
         assert_eq!(w.check(15), Err(MsgIdError::TooOld));
         w.check(25).unwrap();
         assert_eq!(w.check(40), Err(MsgIdError::Duplicate));
+    }
+
+    #[test]
+    fn id_hasher_spreads_ids_four_apart() {
+        use std::hash::BuildHasher;
+        let b = BuildHasherDefault::<IdHasher>::default();
+        let base = 0x6000_0000_1234_5670_i64;
+        let mut buckets = [0u32; 64];
+        let mut tags = std::collections::BTreeSet::new();
+        for i in 0..64 * 64 {
+            let h = b.hash_one(base + 4 * i);
+            buckets[(h & 63) as usize] += 1;
+            tags.insert(h >> 57);
+        }
+        // Every bucket of 64 gets some, none gets many; the tag bits vary.
+        assert!(
+            buckets.iter().all(|&n| (32..=96).contains(&n)),
+            "{buckets:?}"
+        );
+        assert!(tags.len() > 100, "{}", tags.len());
     }
 }

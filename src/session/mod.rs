@@ -29,7 +29,7 @@ mod inbound;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use rand_chacha::ChaCha20Rng;
@@ -39,6 +39,7 @@ use crate::buf::FrameBuf;
 use crate::crypto::{self, AuthKey, DecryptError, Side};
 use crate::tl::message::{write_gzip_packed, ContainerWriter, MAX_CONTAINER_MESSAGES};
 use crate::tl::{functions, types, Serialize};
+use ids::IdMap;
 pub use ids::{Clock, MsgIdError, MsgIdGen, ReplayWindow, SeqNo};
 
 /// Caller-chosen identity of a request, echoed in its events.
@@ -235,8 +236,8 @@ pub struct Session {
     seq: SeqNo,
     rng: ChaCha20Rng,
     queue: VecDeque<Queued>,
-    sent: HashMap<i64, Sent>,
-    containers: HashMap<i64, Vec<i64>>,
+    sent: IdMap<i64, Sent>,
+    containers: IdMap<i64, Vec<i64>>,
     pending_acks: Vec<i64>,
     ack_deadline: Option<Instant>,
     replay: ReplayWindow,
@@ -290,8 +291,8 @@ impl Session {
             seq: SeqNo::default(),
             rng,
             queue: VecDeque::new(),
-            sent: HashMap::new(),
-            containers: HashMap::new(),
+            sent: IdMap::default(),
+            containers: IdMap::default(),
             pending_acks: Vec::new(),
             ack_deadline: None,
             max_server_msg_id: 0,
