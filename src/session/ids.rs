@@ -5,7 +5,7 @@
 //! holds the unix time matching one `Instant` and adds the monotonic time
 //! elapsed since, plus the offset learned from the server.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
 
@@ -210,11 +210,17 @@ pub enum MsgIdError {
 }
 
 /// Remembers the most recent inbound msg_ids to drop duplicates and replays.
+///
+/// Two deques of the same ids: in arrival order (to forget the oldest
+/// arrival) and sorted (for lookups and the smallest id). Server ids mostly
+/// arrive in increasing order, which makes every operation O(1) but the
+/// O(log n) lookup; an id out of order costs a shift of at most half the
+/// window.
 #[derive(Clone, Debug)]
 pub struct ReplayWindow {
     capacity: usize,
     order: VecDeque<i64>,
-    sorted: BTreeSet<i64>,
+    sorted: VecDeque<i64>,
 }
 
 impl ReplayWindow {
@@ -223,19 +229,35 @@ impl ReplayWindow {
         Self {
             capacity: capacity.max(1),
             order: VecDeque::new(),
-            sorted: BTreeSet::new(),
+            sorted: VecDeque::new(),
         }
+    }
+
+    /// Where `msg_id` is in `sorted` (`Ok`), or would go (`Err`). Ids come
+    /// near the end (a container's messages just below its own id), so the
+    /// last few are tried before a binary search.
+    fn find(&self, msg_id: i64) -> Result<usize, usize> {
+        let mut at = self.sorted.len();
+        for _ in 0..8 {
+            match at.checked_sub(1).map(|i| self.sorted[i]) {
+                None => return Err(0),
+                Some(v) if v == msg_id => return Ok(at - 1),
+                Some(v) if v < msg_id => return Err(at),
+                Some(_) => at -= 1,
+            }
+        }
+        self.sorted.binary_search(&msg_id)
     }
 
     /// Checks an inbound id without recording it.
     pub fn check(&self, msg_id: i64) -> Result<(), MsgIdError> {
-        if self.sorted.contains(&msg_id) {
+        if self.find(msg_id).is_ok() {
             return Err(MsgIdError::Duplicate);
         }
         if self.order.len() == self.capacity {
             // Full: anything older than what we still remember might be a
             // replay we can no longer recognise.
-            if let Some(&oldest) = self.sorted.first() {
+            if let Some(&oldest) = self.sorted.front() {
                 if msg_id < oldest {
                     return Err(MsgIdError::TooOld);
                 }
@@ -246,11 +268,18 @@ impl ReplayWindow {
 
     /// Records an accepted id, forgetting the oldest-inserted when full.
     pub fn insert(&mut self, msg_id: i64) {
-        if self.sorted.insert(msg_id) {
-            self.order.push_back(msg_id);
-            if self.order.len() > self.capacity {
-                if let Some(old) = self.order.pop_front() {
-                    self.sorted.remove(&old);
+        match self.find(msg_id) {
+            Ok(_) => return,
+            Err(at) if at == self.sorted.len() => self.sorted.push_back(msg_id),
+            Err(at) => self.sorted.insert(at, msg_id),
+        }
+        self.order.push_back(msg_id);
+        if self.order.len() > self.capacity {
+            if let Some(old) = self.order.pop_front() {
+                if self.sorted.front() == Some(&old) {
+                    self.sorted.pop_front();
+                } else if let Ok(at) = self.sorted.binary_search(&old) {
+                    self.sorted.remove(at);
                 }
             }
         }
@@ -360,6 +389,54 @@ mod tests {
         assert_eq!(w.check(15), Err(MsgIdError::TooOld));
         w.check(25).unwrap();
         assert_eq!(w.check(40), Err(MsgIdError::Duplicate));
+    }
+
+    /// The window as first written: a set and the arrival order.
+    struct Model {
+        capacity: usize,
+        order: VecDeque<i64>,
+        set: std::collections::BTreeSet<i64>,
+    }
+
+    impl Model {
+        fn check(&self, id: i64) -> Result<(), MsgIdError> {
+            if self.set.contains(&id) {
+                return Err(MsgIdError::Duplicate);
+            }
+            match self.set.first() {
+                Some(&min) if self.order.len() == self.capacity && id < min => {
+                    Err(MsgIdError::TooOld)
+                }
+                _ => Ok(()),
+            }
+        }
+
+        fn insert(&mut self, id: i64) {
+            if self.set.insert(id) {
+                self.order.push_back(id);
+                if self.order.len() > self.capacity {
+                    let old = self.order.pop_front().unwrap();
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn replay_window_matches_the_model(
+            capacity in 1usize..12,
+            ids in proptest::collection::vec(0i64..40, 0..200),
+        ) {
+            let mut w = ReplayWindow::new(capacity);
+            let mut m = Model { capacity, order: VecDeque::new(), set: Default::default() };
+            for id in ids {
+                proptest::prop_assert_eq!(w.check(id), m.check(id));
+                w.insert(id);
+                m.insert(id);
+                proptest::prop_assert_eq!(w.len(), m.order.len());
+            }
+        }
     }
 
     #[test]

@@ -237,7 +237,8 @@ pub struct Session {
     rng: ChaCha20Rng,
     queue: VecDeque<Queued>,
     sent: IdMap<i64, Sent>,
-    containers: IdMap<i64, Vec<i64>>,
+    /// Each container's tracked messages still unanswered, ascending.
+    containers: IdMap<i64, VecDeque<i64>>,
     pending_acks: Vec<i64>,
     ack_deadline: Option<Instant>,
     replay: ReplayWindow,
@@ -591,7 +592,7 @@ impl Session {
                 self.record(id, Some(outer_id), q);
             }
             if !tracked.is_empty() {
-                self.containers.insert(outer_id, tracked);
+                self.containers.insert(outer_id, tracked.into());
             }
         }
         let body_len = (out.len() - header_at - 16) as i32;
@@ -627,7 +628,7 @@ impl Session {
         let mut ids: Vec<i64> = msg_ids
             .iter()
             .flat_map(|id| match self.containers.remove(id) {
-                Some(inner) => inner,
+                Some(inner) => inner.into(),
                 None => vec![*id],
             })
             .collect();
@@ -669,7 +670,15 @@ impl Session {
 
     fn forget_in_container(&mut self, container: i64, msg_id: i64) {
         if let Some(inner) = self.containers.get_mut(&container) {
-            inner.retain(|&i| i != msg_id);
+            // Ids went in ascending; answers mostly come in that order too,
+            // which makes this a pop from the front.
+            let at = match inner.binary_search(&msg_id) {
+                Ok(at) => Some(at),
+                Err(_) => inner.iter().position(|&i| i == msg_id),
+            };
+            if let Some(at) = at {
+                inner.remove(at);
+            }
             if inner.is_empty() {
                 self.containers.remove(&container);
             }
