@@ -52,8 +52,14 @@ fn drain(
 }
 
 /// `encode_small`: requests → containers → encrypted → framed.
+///
+/// One session for every run, as a client keeps it: between runs (untimed)
+/// its requests are taken back with `drain_requests`, so each run starts
+/// with nothing in flight and the maps at the size they grew to.
 pub struct EncodeSmall {
-    clocks: Clocks,
+    session: Session,
+    codec: ClientCodec,
+    now: Instant,
     bodies: Vec<Vec<u8>>,
     buf: FrameBuf,
     rng: ChaCha20Rng,
@@ -65,7 +71,9 @@ impl EncodeSmall {
     /// `count` requests of [`common::SMALL_LEN`] bytes.
     pub fn new(clocks: Clocks, count: usize) -> Self {
         Self {
-            clocks,
+            session: new_session(&clocks),
+            codec: ClientCodec::new(TransportKind::Intermediate),
+            now: clocks.t0,
             bodies: (0..count).map(|i| common::small_body(i as u8)).collect(),
             buf: FrameBuf::new(),
             rng: common::rng(1),
@@ -75,37 +83,58 @@ impl EncodeSmall {
 
     /// One run; returns the time from the first push to the last frame.
     pub fn run(&mut self) -> Duration {
-        let mut session = new_session(&self.clocks);
-        let mut codec = ClientCodec::new(TransportKind::Intermediate);
         // The request bodies are the caller's serialization, not ours.
         let bodies = self.bodies.clone();
-        let now = self.clocks.t0;
+        let session = &mut self.session;
         let start = Instant::now();
         for (i, b) in bodies.into_iter().enumerate() {
             session.push_request(i as u64, b);
         }
         let total = drain(
-            &mut session,
-            now,
+            session,
+            self.now,
             &mut self.buf,
-            &mut codec,
+            &mut self.codec,
             &mut self.rng,
             None,
         );
         let t = start.elapsed();
         self.wire_bytes = total;
+        drop(session.drain_requests());
         t
     }
 }
 
+/// The msg_ids of the requests in `sent` (encrypted client packets), and
+/// the session id.
+fn request_ids(sent: Vec<Vec<u8>>) -> (i64, Vec<i64>) {
+    let mut session_id = 0;
+    let mut ids = Vec::new();
+    for mut p in sent {
+        let (sid, more) = common::client_msg_ids(&mut p, &|b| {
+            b.len() == common::SMALL_LEN || b.len() == common::BULK_ENCRYPT_LEN
+        });
+        session_id = sid;
+        ids.extend(more);
+    }
+    (session_id, ids)
+}
+
 /// `decode_small`: server containers of rpc_results → each result
 /// delivered as a `SessionEvent::Result`.
+///
+/// One session for every run. Before each run (untimed) it sends the
+/// requests and the server's answers to them are built.
 pub struct DecodeSmall {
+    session: Session,
+    server: Option<ServerPackets>,
     clocks: Clocks,
     bodies: Vec<Vec<u8>>,
+    result: Vec<u8>,
     wire: Vec<Vec<u8>>,
     buf: FrameBuf,
     codec: ClientCodec,
+    rng: ChaCha20Rng,
     /// Results delivered in the last run.
     pub delivered: usize,
 }
@@ -113,62 +142,55 @@ pub struct DecodeSmall {
 impl DecodeSmall {
     /// Answers to `count` requests, [`common::RESULTS_PER_PACKET`] per packet.
     pub fn new(clocks: Clocks, count: usize) -> Self {
-        let bodies: Vec<Vec<u8>> = (0..count).map(|i| common::small_body(i as u8)).collect();
-        let mut s = Self {
+        Self {
+            session: new_session(&clocks),
+            server: None,
             clocks,
-            bodies,
+            bodies: (0..count).map(|i| common::small_body(i as u8)).collect(),
+            result: common::result_body(common::SMALL_LEN),
             wire: Vec::new(),
             buf: FrameBuf::new(),
             codec: ClientCodec::new(TransportKind::Intermediate),
+            rng: common::rng(3),
             delivered: 0,
-        };
-        // The session is deterministic (seeded, same clock): a fresh one
-        // gives the same session_id and msg_ids every run, so the server's
-        // packets are built once.
-        let mut session = new_session(&clocks);
-        let mut sent = Vec::new();
-        s.send_all(&mut session, Some(&mut sent));
-        let mut session_id = 0;
-        let mut ids = Vec::new();
-        for mut p in sent {
-            let (sid, more) = common::client_msg_ids(&mut p, &|b| b.len() == common::SMALL_LEN);
-            session_id = sid;
-            ids.extend(more);
         }
-        assert_eq!(ids.len(), count);
-        let result = common::result_body(common::SMALL_LEN);
-        let mut server = ServerPackets::new(&clocks, session_id);
-        s.wire = ids
-            .chunks(common::RESULTS_PER_PACKET)
-            .map(|c| server.results(c, &result))
-            .collect();
-        s
     }
 
-    fn send_all(&mut self, session: &mut Session, keep: Option<&mut Vec<Vec<u8>>>) {
+    /// Sends the requests and builds the server's answers.
+    fn prepare(&mut self) {
         for (i, b) in self.bodies.iter().enumerate() {
-            session.push_request(i as u64, b.clone());
+            self.session.push_request(i as u64, b.clone());
         }
+        let mut sent = Vec::new();
         let mut codec = ClientCodec::new(TransportKind::Intermediate);
         drain(
-            session,
+            &mut self.session,
             self.clocks.t0,
             &mut self.buf,
             &mut codec,
-            &mut common::rng(1),
-            keep,
+            &mut self.rng,
+            Some(&mut sent),
         );
+        let (sid, ids) = request_ids(sent);
+        assert_eq!(ids.len(), self.bodies.len());
+        let server = self
+            .server
+            .get_or_insert_with(|| ServerPackets::new(&self.clocks, sid));
+        self.wire = ids
+            .chunks(common::RESULTS_PER_PACKET)
+            .map(|c| server.results(c, &self.result))
+            .collect();
     }
 
-    /// The server's packets (framed).
+    /// The server's packets of the last run (framed).
     pub fn wire(&self) -> &[Vec<u8>] {
         &self.wire
     }
 
     /// One run; returns the time from the first byte fed to the last event.
     pub fn run(&mut self) -> Duration {
-        let mut session = new_session(&self.clocks);
-        self.send_all(&mut session, None);
+        self.prepare();
+        let session = &mut self.session;
         let now = self.clocks.t0;
         let mut delivered = 0;
         let start = Instant::now();
@@ -195,7 +217,9 @@ impl DecodeSmall {
 
 /// `bulk_encrypt_512k`: one large request through encryption and framing.
 pub struct BulkEncrypt {
-    clocks: Clocks,
+    session: Session,
+    codec: ClientCodec,
+    now: Instant,
     body: Vec<u8>,
     buf: FrameBuf,
     rng: ChaCha20Rng,
@@ -207,7 +231,9 @@ impl BulkEncrypt {
     /// A request of `len` bytes.
     pub fn new(clocks: Clocks, len: usize) -> Self {
         Self {
-            clocks,
+            session: new_session(&clocks),
+            codec: ClientCodec::new(TransportKind::Intermediate),
+            now: clocks.t0,
             body: common::bulk_body(len),
             buf: FrameBuf::new(),
             rng: common::rng(2),
@@ -217,31 +243,20 @@ impl BulkEncrypt {
 
     /// One run; returns the time from the push to the framed packet.
     pub fn run(&mut self) -> Duration {
-        let mut session = new_session(&self.clocks);
-        // Skip the first packet's salt request: measure the request alone.
-        session.push_request(0, common::small_body(0));
-        let mut codec = ClientCodec::new(TransportKind::Intermediate);
-        drain(
-            &mut session,
-            self.clocks.t0,
-            &mut self.buf,
-            &mut codec,
-            &mut self.rng,
-            None,
-        );
         let body = self.body.clone();
         let start = Instant::now();
-        session.push_request(1, body);
+        self.session.push_request(1, body);
         let total = drain(
-            &mut session,
-            self.clocks.t0,
+            &mut self.session,
+            self.now,
             &mut self.buf,
-            &mut codec,
+            &mut self.codec,
             &mut self.rng,
             None,
         );
         let t = start.elapsed();
         self.wire_bytes = total;
+        drop(self.session.drain_requests());
         t
     }
 }
@@ -249,10 +264,14 @@ impl BulkEncrypt {
 /// `bulk_decrypt_1m`: one large response through the transport and the
 /// session to its `Result` event.
 pub struct BulkDecrypt {
+    session: Session,
+    server: Option<ServerPackets>,
     clocks: Clocks,
+    result: Vec<u8>,
     wire: Vec<u8>,
     buf: FrameBuf,
     codec: ClientCodec,
+    rng: ChaCha20Rng,
     /// Bytes of the result delivered in the last run.
     pub delivered: usize,
 }
@@ -260,56 +279,58 @@ pub struct BulkDecrypt {
 impl BulkDecrypt {
     /// A result of `len` bytes.
     pub fn new(clocks: Clocks, len: usize) -> Self {
-        let mut s = Self {
+        Self {
+            session: new_session(&clocks),
+            server: None,
             clocks,
+            result: common::result_body(len),
             wire: Vec::new(),
             buf: FrameBuf::new(),
             codec: ClientCodec::new(TransportKind::Intermediate),
+            rng: common::rng(4),
             delivered: 0,
-        };
-        let mut session = new_session(&clocks);
-        let mut sent = Vec::new();
-        s.send_one(&mut session, Some(&mut sent));
-        let (sid, ids) = common::client_msg_ids(&mut sent[0], &|b| b.len() == common::SMALL_LEN);
-        let mut server = ServerPackets::new(&clocks, sid);
-        s.wire = server.result(ids[0], &common::result_body(len));
-        s
+        }
     }
 
-    fn send_one(&mut self, session: &mut Session, keep: Option<&mut Vec<Vec<u8>>>) {
-        session.push_request(0, common::small_body(0));
+    fn prepare(&mut self) {
+        self.session.push_request(0, common::small_body(0));
+        let mut sent = Vec::new();
         let mut codec = ClientCodec::new(TransportKind::Intermediate);
         drain(
-            session,
+            &mut self.session,
             self.clocks.t0,
             &mut self.buf,
             &mut codec,
-            &mut common::rng(3),
-            keep,
+            &mut self.rng,
+            Some(&mut sent),
         );
+        let (sid, ids) = request_ids(sent);
+        let server = self
+            .server
+            .get_or_insert_with(|| ServerPackets::new(&self.clocks, sid));
+        self.wire = server.result(ids[0], &self.result);
     }
 
-    /// The server's packet (framed).
+    /// The server's packet of the last run (framed).
     pub fn wire(&self) -> &[u8] {
         &self.wire
     }
 
     /// One run; returns the time from the first byte fed to the event.
     pub fn run(&mut self) -> Duration {
-        let mut session = new_session(&self.clocks);
-        self.send_one(&mut session, None);
+        self.prepare();
         let now = self.clocks.t0;
         let start = Instant::now();
         self.codec.feed(&self.wire);
         while let Some(frame) = self.codec.next_frame() {
             if let Ok(Frame::Packet(p)) = frame {
-                session
+                self.session
                     .handle_packet(now, p)
                     .expect("the bench's packet is valid");
             }
         }
         let mut delivered = 0;
-        while let Some(ev) = session.poll_event() {
+        while let Some(ev) = self.session.poll_event() {
             if let SessionEvent::Result { result: Ok(r), .. } = ev {
                 delivered += black_box(r).len();
             }
