@@ -20,7 +20,7 @@
 mod config;
 pub mod persist;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
@@ -37,6 +37,7 @@ use crate::error::{InvocationError, RpcError};
 use crate::handshake::{Handshake, HandshakeConfig, KeyKind};
 use crate::policy::flood::{migration, Migration};
 use crate::policy::RetryContext;
+use crate::session::ids::IdMap;
 use crate::session::{BindParams, Clock, Session, SessionEvent};
 use crate::tl::functions::{InitConnection, InvokeWithLayer};
 use crate::tl::message::PlainMessage;
@@ -400,9 +401,9 @@ pub struct Sender {
     rng: ChaCha20Rng,
     home_dc: i32,
     dcs: BTreeMap<i32, DcState>,
-    conns: HashMap<ConnId, Conn>,
+    conns: IdMap<ConnId, Conn>,
     next_conn: u64,
-    requests: HashMap<RequestId, Req>,
+    requests: IdMap<RequestId, Req>,
     next_req: u64,
     timers: BTreeSet<(Instant, RequestId, ReqTimer)>,
     outputs: VecDeque<Output>,
@@ -434,9 +435,9 @@ impl Sender {
             clock: Clock::new(now, unix_time),
             rng: ChaCha20Rng::from_seed(seed),
             dcs: BTreeMap::new(),
-            conns: HashMap::new(),
+            conns: IdMap::default(),
             next_conn: 0,
-            requests: HashMap::new(),
+            requests: IdMap::default(),
             next_req: 0,
             timers: BTreeSet::new(),
             outputs: VecDeque::new(),

@@ -39,7 +39,7 @@ use crate::buf::FrameBuf;
 use crate::crypto::{self, AuthKey, DecryptError, Side};
 use crate::tl::message::{write_gzip_packed, ContainerWriter, MAX_CONTAINER_MESSAGES};
 use crate::tl::{functions, types, Serialize};
-use ids::IdMap;
+use ids::MsgIdMap;
 pub use ids::{Clock, MsgIdError, MsgIdGen, ReplayWindow, SeqNo};
 
 /// Caller-chosen identity of a request, echoed in its events.
@@ -236,9 +236,9 @@ pub struct Session {
     seq: SeqNo,
     rng: ChaCha20Rng,
     queue: VecDeque<Queued>,
-    sent: IdMap<i64, Sent>,
+    sent: MsgIdMap<Sent>,
     /// Each container's tracked messages still unanswered, ascending.
-    containers: IdMap<i64, VecDeque<i64>>,
+    containers: MsgIdMap<VecDeque<i64>>,
     pending_acks: Vec<i64>,
     ack_deadline: Option<Instant>,
     replay: ReplayWindow,
@@ -292,8 +292,8 @@ impl Session {
             seq: SeqNo::default(),
             rng,
             queue: VecDeque::new(),
-            sent: IdMap::default(),
-            containers: IdMap::default(),
+            sent: MsgIdMap::default(),
+            containers: MsgIdMap::default(),
             pending_acks: Vec::new(),
             ack_deadline: None,
             max_server_msg_id: 0,
