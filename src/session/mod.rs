@@ -540,6 +540,11 @@ impl Session {
             // front() was Some just above.
             batch.push(self.queue.pop_front().expect("front exists"));
         }
+        if self.queue.is_empty() && self.queue.capacity() > 256 {
+            // A burst is out: give its queue back rather than keep room
+            // for it for the session's life.
+            self.queue = VecDeque::new();
+        }
 
         let salt = self.salt;
         let session_id = self.session_id;
