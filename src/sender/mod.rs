@@ -23,6 +23,7 @@ pub mod persist;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand_chacha::ChaCha20Rng;
@@ -307,7 +308,8 @@ enum Phase {
 
 #[derive(Debug)]
 struct Req {
-    body: Vec<u8>,
+    /// Shared with the session while it is there, so it is held once.
+    body: Arc<[u8]>,
     target: Dc,
     dc: i32,
     phase: Phase,
@@ -561,7 +563,7 @@ impl Sender {
         self.requests.insert(
             id,
             Req {
-                body: request.body,
+                body: request.body.into(),
                 target: request.dc,
                 dc,
                 phase: Phase::Queued,
@@ -813,17 +815,12 @@ impl Sender {
         let Some(session) = state.session.as_mut() else {
             return;
         };
-        let body = if state.needs_init {
-            state.needs_init = false;
-            match init {
-                Some(p) => wrap_init(&p, &req.body),
-                None => req.body.clone(),
-            }
-        } else {
-            req.body.clone()
-        };
         req.phase = Phase::InSession;
-        session.push_request(id.0, body);
+        match init.filter(|_| state.needs_init) {
+            Some(p) => session.push_request(id.0, wrap_init(&p, &req.body)),
+            None => session.push_shared_request(id.0, Arc::clone(&req.body)),
+        }
+        state.needs_init = false;
     }
 
     /// A request's answer or failure came from its DC's session.
