@@ -107,7 +107,7 @@ fn main() {
         a.run();
         let mut fl = floor::Floor::new(a.wire_bytes, false);
         let t = interleaved(
-            Reps::new(quick, 31),
+            Reps::new(quick, 101),
             &mut [
                 &mut || a.run(),
                 &mut || g.run(),
@@ -143,7 +143,7 @@ fn main() {
         a.run();
         let mut fl = floor::Floor::new(a.wire().iter().map(Vec::len).sum(), true);
         let t = interleaved(
-            Reps::new(quick, 31),
+            Reps::new(quick, 101),
             &mut [&mut || a.run(), &mut || g.run(), &mut || fl.run()],
         );
         assert_eq!((a.delivered, g.delivered), (n, n), "every result delivered");
@@ -174,7 +174,7 @@ fn main() {
         let mut f = ferogram::BulkEncrypt::new(len);
         let mut fl = floor::Floor::new(len, false);
         let t = interleaved(
-            Reps::new(quick, 51),
+            Reps::new(quick, 101),
             &mut [
                 &mut || a.run(),
                 &mut || g.run(),
@@ -207,7 +207,7 @@ fn main() {
         let (t, gr) = match g {
             Ok(mut g) => {
                 let t = interleaved(
-                    Reps::new(quick, 51),
+                    Reps::new(quick, 101),
                     &mut [
                         &mut || a.run(),
                         &mut || f.run(),
@@ -221,7 +221,7 @@ fn main() {
             }
             Err(why) => {
                 let t = interleaved(
-                    Reps::new(quick, 51),
+                    Reps::new(quick, 101),
                     &mut [&mut || a.run(), &mut || f.run(), &mut || fl.run()],
                 );
                 (t, Err(why))
@@ -260,7 +260,7 @@ fn main() {
         let mut split = E2e::new(clocks, n, true);
         let mut sender_share = Vec::new();
         let t = interleaved(
-            Reps::new(quick, 21),
+            Reps::new(quick, 51),
             &mut [&mut || plain.run(), &mut || {
                 let t = split.run();
                 sender_share.push(split.sender_time);
@@ -292,8 +292,15 @@ fn main() {
     }
 
     if want("scale") {
-        let reps = if quick { 1 } else { 3 };
+        // A run at 1,000 lasts about a millisecond: it takes many for a
+        // stable median.
         let point = |n: usize| -> ScalePoint {
+            let reps = match (quick, n <= 1000) {
+                (true, true) => 9,
+                (true, false) => 1,
+                (false, true) => 41,
+                (false, false) => 5,
+            };
             let runs: Vec<ScalePoint> = (0..reps).map(|_| scale_point(clocks, n, true)).collect();
             ScalePoint {
                 n,

@@ -176,7 +176,8 @@ impl Sim {
         progress
     }
 
-    /// Drains the DC's outputs into the sender; whether there were any.
+    /// Drains the DC's outputs into the sender (draining the sender after
+    /// each, as its contract asks); whether there were any.
     pub fn pump_dc(&mut self) -> bool {
         let mut progress = false;
         while let Some(o) = timed!(self, dc_time, self.dc.poll_output()) {
@@ -194,6 +195,7 @@ impl Sim {
                                 now,
                             })
                         );
+                        self.pump_sender();
                     }
                 }
                 DcOutput::Close { conn } => {
@@ -208,6 +210,7 @@ impl Sim {
                                 now,
                             })
                         );
+                        self.pump_sender();
                     }
                 }
             }
