@@ -6,9 +6,10 @@
 //! `pack_container`, which is what `encode_small` does here, and parses
 //! responses above this layer, so `decode_small` is not available.
 
+use crate::measure::Stopwatch;
 use std::convert::Infallible;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ferogram_mtproto::transport::{AbridgedTransport, Transport};
 use ferogram_mtproto::EncryptedSession;
@@ -67,7 +68,7 @@ impl EncodeSmall {
     pub fn run(&mut self) -> Duration {
         let mut s = new_session();
         let mut t = AbridgedTransport::new(Sink::default());
-        let start = Instant::now();
+        let start = Stopwatch::start();
         for chunk in self.bodies.chunks(PER_CONTAINER) {
             let mut c = Vec::with_capacity(8 + chunk.iter().map(|b| 16 + b.len()).sum::<usize>());
             c.extend_from_slice(&MSG_CONTAINER_ID.to_le_bytes());
@@ -107,7 +108,7 @@ impl BulkEncrypt {
         let mut t = AbridgedTransport::new(Sink::default());
         t.send_message(&s.pack_body_with_msg_id(&common::small_body(0), true).0)
             .expect("infallible");
-        let start = Instant::now();
+        let start = Stopwatch::start();
         let (wire, _) = s.pack_body_with_msg_id(&self.body, true);
         t.send_message(&wire).expect("infallible");
         let elapsed = start.elapsed();
@@ -148,7 +149,7 @@ impl BulkDecrypt {
     pub fn run(&mut self) -> Duration {
         let seen = ferogram_mtproto::new_seen_msg_ids();
         let key = common::auth_key_bytes();
-        let start = Instant::now();
+        let start = Stopwatch::start();
         // The socket read, then the abridged envelope's job (here a plain
         // 4-byte length, as the bench frames every server packet).
         self.rbuf.clear();

@@ -3,8 +3,9 @@
 //! SHA-256 over the same bytes, with the crates the core uses (`aes` 0.8,
 //! `sha2` 0.10, both with run-time CPU feature detection).
 
+use crate::measure::Stopwatch;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aes::cipher::{
     consts::U16, Block, BlockBackend, BlockClosure, BlockDecrypt, BlockEncrypt, BlockSizeUser,
@@ -66,7 +67,7 @@ impl Floor {
     /// One run: SHA-256 and the chained cipher over the bytes.
     pub fn run(&mut self) -> Duration {
         let key = [0x42u8; 32];
-        let start = Instant::now();
+        let start = Stopwatch::start();
         let digest = Sha256::digest(&self.buf);
         if self.decrypt {
             chained_decrypt(&mut self.buf, &key);

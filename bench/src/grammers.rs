@@ -2,8 +2,9 @@
 //! deserialize) and its `transport::Intermediate`, the way its sender
 //! drives them (one `DequeBuffer` reused, headroom in front).
 
+use crate::measure::Stopwatch;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use grammers_crypto::DequeBuffer;
 use grammers_mtproto::mtp::{
@@ -77,7 +78,7 @@ impl EncodeSmall {
         let (mtp, t) = (&mut self.mtp, &mut self.transport);
         let buffer = &mut self.buffer;
         let mut total = 0;
-        let start = Instant::now();
+        let start = Stopwatch::start();
         for b in &self.bodies {
             while mtp.push(buffer, b).is_none() {
                 total += flush(mtp, t, buffer);
@@ -169,7 +170,7 @@ impl DecodeSmall {
     /// One run.
     pub fn run(&mut self) -> Duration {
         send_acks(&mut self.mtp);
-        let start = Instant::now();
+        let start = Stopwatch::start();
         let (n, _) = receive(
             &mut self.mtp,
             &mut self.transport,
@@ -210,7 +211,7 @@ impl BulkEncrypt {
 
     /// One run.
     pub fn run(&mut self) -> Duration {
-        let start = Instant::now();
+        let start = Stopwatch::start();
         self.mtp
             .push(&mut self.buffer, &self.body)
             .expect("an empty buffer takes the request");
@@ -269,7 +270,7 @@ impl BulkDecrypt {
     /// One run.
     pub fn run(&mut self) -> Duration {
         send_acks(&mut self.mtp);
-        let start = Instant::now();
+        let start = Stopwatch::start();
         let (_, bytes) = receive(
             &mut self.mtp,
             &mut self.transport,

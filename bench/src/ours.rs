@@ -1,6 +1,7 @@
 //! mtsender's side of scenarios 1–3, on the real path: `Session`
 //! (push_request → poll_packet into a reused `FrameBuf`) and `ClientCodec`.
 
+use crate::measure::Stopwatch;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -86,7 +87,7 @@ impl EncodeSmall {
         // The request bodies are the caller's serialization, not ours.
         let bodies = self.bodies.clone();
         let session = &mut self.session;
-        let start = Instant::now();
+        let start = Stopwatch::start();
         for (i, b) in bodies.into_iter().enumerate() {
             session.push_request(i as u64, b);
         }
@@ -193,7 +194,7 @@ impl DecodeSmall {
         let session = &mut self.session;
         let now = self.clocks.t0;
         let mut delivered = 0;
-        let start = Instant::now();
+        let start = Stopwatch::start();
         for w in &self.wire {
             self.codec.feed(w);
             while let Some(frame) = self.codec.next_frame() {
@@ -244,7 +245,7 @@ impl BulkEncrypt {
     /// One run; returns the time from the push to the framed packet.
     pub fn run(&mut self) -> Duration {
         let body = self.body.clone();
-        let start = Instant::now();
+        let start = Stopwatch::start();
         self.session.push_request(1, body);
         let total = drain(
             &mut self.session,
@@ -320,7 +321,7 @@ impl BulkDecrypt {
     pub fn run(&mut self) -> Duration {
         self.prepare();
         let now = self.clocks.t0;
-        let start = Instant::now();
+        let start = Stopwatch::start();
         self.codec.feed(&self.wire);
         while let Some(frame) = self.codec.next_frame() {
             if let Ok(Frame::Packet(p)) = frame {

@@ -2,6 +2,7 @@
 //! adapter (it moves bytes between the two and advances a virtual clock
 //! when both are idle).
 
+use crate::measure::Stopwatch;
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::net::SocketAddr;
@@ -176,43 +177,53 @@ impl Sim {
         progress
     }
 
-    /// Drains the DC's outputs into the sender (draining the sender after
-    /// each, as its contract asks); whether there were any.
+    /// Delivers what the DC has written to the sender, as a socket read
+    /// would: everything pending on a connection in one input, then drains
+    /// the sender (as its contract asks). Whether there was anything.
     pub fn pump_dc(&mut self) -> bool {
-        let mut progress = false;
+        let mut reads: Vec<(ConnId, Vec<u8>)> = Vec::new();
+        let mut closed = Vec::new();
         while let Some(o) = timed!(self, dc_time, self.dc.poll_output()) {
-            progress = true;
-            let now = self.now;
             match o {
                 DcOutput::Transmit { conn, bytes } => {
-                    if let Some(&c) = self.to_sender.get(&conn) {
-                        timed!(
-                            self,
-                            sender_time,
-                            self.sender.handle_input(Input::Received {
-                                conn: c,
-                                bytes: &bytes,
-                                now,
-                            })
-                        );
-                        self.pump_sender();
+                    let Some(&c) = self.to_sender.get(&conn) else {
+                        continue;
+                    };
+                    match reads.iter_mut().find(|(k, _)| *k == c) {
+                        Some((_, buf)) => buf.extend_from_slice(&bytes),
+                        None => reads.push((c, bytes)),
                     }
                 }
-                DcOutput::Close { conn } => {
-                    if let Some(c) = self.to_sender.remove(&conn) {
-                        self.to_dc.remove(&c);
-                        timed!(
-                            self,
-                            sender_time,
-                            self.sender.handle_input(Input::Closed {
-                                conn: c,
-                                reason: CloseReason::Lost("closed by the DC".into()),
-                                now,
-                            })
-                        );
-                        self.pump_sender();
-                    }
-                }
+                DcOutput::Close { conn } => closed.push(conn),
+            }
+        }
+        let progress = !reads.is_empty() || !closed.is_empty();
+        let now = self.now;
+        for (conn, bytes) in reads {
+            timed!(
+                self,
+                sender_time,
+                self.sender.handle_input(Input::Received {
+                    conn,
+                    bytes: &bytes,
+                    now,
+                })
+            );
+            self.pump_sender();
+        }
+        for conn in closed {
+            if let Some(c) = self.to_sender.remove(&conn) {
+                self.to_dc.remove(&c);
+                timed!(
+                    self,
+                    sender_time,
+                    self.sender.handle_input(Input::Closed {
+                        conn: c,
+                        reason: CloseReason::Lost("closed by the DC".into()),
+                        now,
+                    })
+                );
+                self.pump_sender();
             }
         }
         progress
@@ -282,7 +293,7 @@ impl E2e {
         let bodies = self.bodies.clone();
         let target = self.sim.responses() + self.in_flight;
         self.sim.sender_time = Duration::ZERO;
-        let start = Instant::now();
+        let start = Stopwatch::start();
         for b in bodies {
             self.sim.invoke(b);
         }
@@ -319,7 +330,7 @@ pub fn scale_point(clocks: Clocks, n: usize, split: bool) -> ScalePoint {
     // The bodies are live in the baseline: they move into the sender.
     let baseline = crate::alloc::live_bytes();
     sim.hold(true);
-    let start = Instant::now();
+    let start = Stopwatch::start();
     for b in bodies {
         sim.invoke(b);
     }
@@ -328,7 +339,7 @@ pub fn scale_point(clocks: Clocks, n: usize, split: bool) -> ScalePoint {
     let live = crate::alloc::live_bytes();
     let held = sim.held_bytes();
     let bytes = live - baseline + outer as isize - held as isize;
-    let start = Instant::now();
+    let start = Stopwatch::start();
     sim.hold(false);
     sim.run_until(1 + n);
     let t_rest = start.elapsed();
