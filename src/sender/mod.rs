@@ -20,9 +20,10 @@
 mod config;
 pub mod persist;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand_chacha::ChaCha20Rng;
@@ -37,6 +38,7 @@ use crate::error::{InvocationError, RpcError};
 use crate::handshake::{Handshake, HandshakeConfig, KeyKind};
 use crate::policy::flood::{migration, Migration};
 use crate::policy::RetryContext;
+use crate::session::ids::IdMap;
 use crate::session::{BindParams, Clock, Session, SessionEvent};
 use crate::tl::functions::{InitConnection, InvokeWithLayer, Ping, PingDelayDisconnect};
 use crate::tl::message::PlainMessage;
@@ -307,7 +309,8 @@ enum Phase {
 
 #[derive(Debug)]
 struct Req {
-    body: Vec<u8>,
+    /// Shared with the session while it is there, so it is held once.
+    body: Arc<[u8]>,
     target: Dc,
     dc: i32,
     phase: Phase,
@@ -401,9 +404,9 @@ pub struct Sender {
     rng: ChaCha20Rng,
     home_dc: i32,
     dcs: BTreeMap<i32, DcState>,
-    conns: HashMap<ConnId, Conn>,
+    conns: IdMap<ConnId, Conn>,
     next_conn: u64,
-    requests: HashMap<RequestId, Req>,
+    requests: IdMap<RequestId, Req>,
     next_req: u64,
     timers: BTreeSet<(Instant, RequestId, ReqTimer)>,
     outputs: VecDeque<Output>,
@@ -435,9 +438,9 @@ impl Sender {
             clock: Clock::new(now, unix_time),
             rng: ChaCha20Rng::from_seed(seed),
             dcs: BTreeMap::new(),
-            conns: HashMap::new(),
+            conns: IdMap::default(),
             next_conn: 0,
-            requests: HashMap::new(),
+            requests: IdMap::default(),
             next_req: 0,
             timers: BTreeSet::new(),
             outputs: VecDeque::new(),
@@ -561,7 +564,7 @@ impl Sender {
         self.requests.insert(
             id,
             Req {
-                body: request.body,
+                body: request.body.into(),
                 target: request.dc,
                 dc,
                 phase: Phase::Queued,
@@ -813,19 +816,17 @@ impl Sender {
         let Some(session) = state.session.as_mut() else {
             return;
         };
+        req.phase = Phase::InSession;
         // initConnection wraps the first API call; a ping is an MTProto
         // service call and goes as it is.
-        let body = if state.needs_init && !is_ping(&req.body) {
+        if state.needs_init && !is_ping(&req.body) {
             state.needs_init = false;
-            match init {
-                Some(p) => wrap_init(&p, &req.body),
-                None => req.body.clone(),
+            if let Some(p) = init {
+                session.push_request(id.0, wrap_init(&p, &req.body));
+                return;
             }
-        } else {
-            req.body.clone()
-        };
-        req.phase = Phase::InSession;
-        session.push_request(id.0, body);
+        }
+        session.push_shared_request(id.0, Arc::clone(&req.body));
     }
 
     /// A request's answer or failure came from its DC's session.

@@ -3,7 +3,9 @@
 
 use std::time::Instant;
 
-use super::{InboundError, Kind, RpcError, Sent, Session, SessionEvent};
+use std::collections::VecDeque;
+
+use super::{InboundError, Kind, MsgIdMap, RpcError, Sent, Session, SessionEvent};
 use crate::session::ids::{msg_id_secs, MsgIdError};
 use crate::tl::message::{
     parse_msg_copy, unpack_gzip, Container, RpcResult, GZIP_PACKED_ID, MSG_CONTAINER_ID,
@@ -48,7 +50,9 @@ impl Session {
             self.msg_ids.correct_from_server(now, msg_id);
             self.synced = true;
         }
-        if let Err(e) = self.check_msg_id(now, msg_id) {
+        // The server's time, read once for every msg_id of the packet.
+        let server_now = self.synced.then(|| self.msg_ids.server_secs(now));
+        if let Err(e) = self.check_msg_id(server_now, msg_id) {
             if e == MsgIdError::Duplicate && seqno & 1 == 1 {
                 // Authentic and seen before: the server re-sends what it
                 // thinks we did not get. Ack it again so it stops.
@@ -62,7 +66,7 @@ impl Session {
         let container = if first_id(body) == Some(MSG_CONTAINER_ID) {
             let c = Container::parse(body)?;
             for m in c.iter() {
-                match self.check_msg_id(now, m.msg_id) {
+                match self.check_msg_id(server_now, m.msg_id) {
                     Ok(()) | Err(MsgIdError::Duplicate | MsgIdError::TooOld) => {}
                     Err(e) => return Err(e.into()),
                 }
@@ -92,12 +96,13 @@ impl Session {
         Ok(())
     }
 
-    fn check_msg_id(&self, now: Instant, msg_id: i64) -> Result<(), MsgIdError> {
+    /// `server_now` is the server's time when the time window applies.
+    fn check_msg_id(&self, server_now: Option<i64>, msg_id: i64) -> Result<(), MsgIdError> {
         if msg_id & 1 == 0 {
             return Err(MsgIdError::Even);
         }
-        if self.synced {
-            let skew_secs = msg_id_secs(msg_id) - self.msg_ids.server_secs(now);
+        if let Some(server_now) = server_now {
+            let skew_secs = msg_id_secs(msg_id) - server_now;
             if !(-WINDOW_PAST_SECS..=WINDOW_FUTURE_SECS).contains(&skew_secs) {
                 return Err(MsgIdError::OutOfWindow { skew_secs });
             }
@@ -283,20 +288,13 @@ impl Session {
     }
 
     fn on_ack(&mut self, msg_id: i64) {
-        let ids = match self.containers.get(&msg_id) {
-            Some(inner) => inner.clone(),
-            None => vec![msg_id],
-        };
-        for id in ids {
-            if let Some(s) = self.sent.get_mut(&id) {
-                if !s.acked {
-                    s.acked = true;
-                    s.uncertain = false;
-                    if let Kind::Rpc(req) = s.kind {
-                        self.events.push_back(SessionEvent::Acked { req });
-                    }
+        match self.containers.get(&msg_id) {
+            Some(inner) => {
+                for &id in inner {
+                    ack_sent(&mut self.sent, &mut self.events, id);
                 }
             }
+            None => ack_sent(&mut self.sent, &mut self.events, msg_id),
         }
     }
 
@@ -337,7 +335,7 @@ impl Session {
     /// requests rather than guess.
     fn fail_with_code(&mut self, msg_id: i64, code: i32) {
         let ids = match self.containers.remove(&msg_id) {
-            Some(inner) => inner,
+            Some(inner) => inner.into(),
             None => vec![msg_id],
         };
         for id in ids {
@@ -523,6 +521,19 @@ impl Session {
             session_id,
             existed,
         });
+    }
+}
+
+/// Marks one sent message acknowledged (reporting it once if a request).
+fn ack_sent(sent: &mut MsgIdMap<Sent>, events: &mut VecDeque<SessionEvent>, id: i64) {
+    if let Some(s) = sent.get_mut(&id) {
+        if !s.acked {
+            s.acked = true;
+            s.uncertain = false;
+            if let Kind::Rpc(req) = s.kind {
+                events.push_back(SessionEvent::Acked { req });
+            }
+        }
     }
 }
 

@@ -29,7 +29,8 @@ mod inbound;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand_chacha::ChaCha20Rng;
@@ -39,6 +40,7 @@ use crate::buf::FrameBuf;
 use crate::crypto::{self, AuthKey, DecryptError, Side};
 use crate::tl::message::{write_gzip_packed, ContainerWriter, MAX_CONTAINER_MESSAGES};
 use crate::tl::{functions, types, Serialize};
+use ids::MsgIdMap;
 pub use ids::{Clock, MsgIdError, MsgIdGen, ReplayWindow, SeqNo};
 
 /// Caller-chosen identity of a request, echoed in its events.
@@ -201,11 +203,40 @@ impl Kind {
     }
 }
 
+/// A message body: the session's own, or shared with the caller (a
+/// request the sender also keeps for a retry elsewhere), so that one body
+/// is not held twice.
+#[derive(Clone, Debug)]
+enum Body {
+    Owned(Vec<u8>),
+    Shared(Arc<[u8]>),
+}
+
+impl std::ops::Deref for Body {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Body::Owned(v) => v,
+            Body::Shared(a) => a,
+        }
+    }
+}
+
+impl Body {
+    fn into_vec(self) -> Vec<u8> {
+        match self {
+            Body::Owned(v) => v,
+            Body::Shared(a) => a.to_vec(),
+        }
+    }
+}
+
 /// A message waiting to be packed.
 #[derive(Debug)]
 struct Queued {
     kind: Kind,
-    body: Vec<u8>,
+    body: Body,
     content_related: bool,
     /// Sent again after the server lost the original.
     maybe_repeated: bool,
@@ -215,7 +246,7 @@ struct Queued {
 #[derive(Debug)]
 struct Sent {
     kind: Kind,
-    body: Vec<u8>,
+    body: Body,
     container: Option<i64>,
     acked: bool,
     /// Sent on a connection that dropped before the server acknowledged it.
@@ -235,8 +266,9 @@ pub struct Session {
     seq: SeqNo,
     rng: ChaCha20Rng,
     queue: VecDeque<Queued>,
-    sent: HashMap<i64, Sent>,
-    containers: HashMap<i64, Vec<i64>>,
+    sent: MsgIdMap<Sent>,
+    /// Each container's tracked messages still unanswered, ascending.
+    containers: MsgIdMap<VecDeque<i64>>,
     pending_acks: Vec<i64>,
     ack_deadline: Option<Instant>,
     replay: ReplayWindow,
@@ -290,8 +322,8 @@ impl Session {
             seq: SeqNo::default(),
             rng,
             queue: VecDeque::new(),
-            sent: HashMap::new(),
-            containers: HashMap::new(),
+            sent: MsgIdMap::default(),
+            containers: MsgIdMap::default(),
             pending_acks: Vec::new(),
             ack_deadline: None,
             max_server_msg_id: 0,
@@ -346,7 +378,25 @@ impl Session {
 
     /// Queues a request (serialized TL) to be sent as a content message.
     pub fn push_request(&mut self, req: ReqId, body: Vec<u8>) {
-        let body = self.maybe_gzip(body);
+        let body = match self.gzipped(&body) {
+            Some(packed) => packed,
+            None => body,
+        };
+        self.push_rpc(req, Body::Owned(body));
+    }
+
+    /// Like [`push_request`](Self::push_request) with a body the caller
+    /// keeps too (for a retry elsewhere): the session holds a reference,
+    /// not a copy, unless it sends the body gzipped.
+    pub fn push_shared_request(&mut self, req: ReqId, body: Arc<[u8]>) {
+        let body = match self.gzipped(&body) {
+            Some(packed) => Body::Owned(packed),
+            None => Body::Shared(body),
+        };
+        self.push_rpc(req, body);
+    }
+
+    fn push_rpc(&mut self, req: ReqId, body: Body) {
         self.queue.push_back(Queued {
             kind: Kind::Rpc(req),
             body,
@@ -415,7 +465,7 @@ impl Session {
     fn queue_fire(&mut self, body: Vec<u8>, content_related: bool) {
         self.queue.push_back(Queued {
             kind: Kind::Fire,
-            body,
+            body: Body::Owned(body),
             content_related,
             maybe_repeated: false,
         });
@@ -425,23 +475,21 @@ impl Session {
         let content_related = kind.content_related();
         self.queue.push_back(Queued {
             kind,
-            body,
+            body: Body::Owned(body),
             content_related,
             maybe_repeated: false,
         });
     }
 
-    fn maybe_gzip(&self, body: Vec<u8>) -> Vec<u8> {
+    /// `body` as `gzip_packed`, when it is long enough to try and that
+    /// comes out smaller.
+    fn gzipped(&self, body: &[u8]) -> Option<Vec<u8>> {
         if body.len() < self.config.gzip_min_len {
-            return body;
+            return None;
         }
         let mut packed = Vec::new();
-        write_gzip_packed(&mut packed, &body);
-        if packed.len() < body.len() {
-            packed
-        } else {
-            body
-        }
+        write_gzip_packed(&mut packed, body);
+        (packed.len() < body.len()).then_some(packed)
     }
 
     /// The next event, if any.
@@ -538,6 +586,11 @@ impl Session {
             // front() was Some just above.
             batch.push(self.queue.pop_front().expect("front exists"));
         }
+        if self.queue.is_empty() && self.queue.capacity() > 256 {
+            // A burst is out: give its queue back rather than keep room
+            // for it for the session's life.
+            self.queue = VecDeque::new();
+        }
 
         let salt = self.salt;
         let session_id = self.session_id;
@@ -554,7 +607,7 @@ impl Session {
             outer_seq = self.seq.next(q.content_related);
             if let Kind::Bind(_, p) = &q.kind {
                 let p = p.clone();
-                q.body = self.bind_body(&p, outer_id);
+                q.body = Body::Owned(self.bind_body(&p, outer_id));
             }
             out.extend_from_slice(&q.body);
             self.record(outer_id, None, q);
@@ -565,7 +618,7 @@ impl Session {
                 let seq = self.seq.next(q.content_related);
                 if let Kind::Bind(_, p) = &q.kind {
                     let p = p.clone();
-                    q.body = self.bind_body(&p, id);
+                    q.body = Body::Owned(self.bind_body(&p, id));
                 }
                 inner.push((id, seq, q));
             }
@@ -590,7 +643,7 @@ impl Session {
                 self.record(id, Some(outer_id), q);
             }
             if !tracked.is_empty() {
-                self.containers.insert(outer_id, tracked);
+                self.containers.insert(outer_id, tracked.into());
             }
         }
         let body_len = (out.len() - header_at - 16) as i32;
@@ -626,7 +679,7 @@ impl Session {
         let mut ids: Vec<i64> = msg_ids
             .iter()
             .flat_map(|id| match self.containers.remove(id) {
-                Some(inner) => inner,
+                Some(inner) => inner.into(),
                 None => vec![*id],
             })
             .collect();
@@ -668,7 +721,15 @@ impl Session {
 
     fn forget_in_container(&mut self, container: i64, msg_id: i64) {
         if let Some(inner) = self.containers.get_mut(&container) {
-            inner.retain(|&i| i != msg_id);
+            // Ids went in ascending; answers mostly come in that order too,
+            // which makes this a pop from the front.
+            let at = match inner.binary_search(&msg_id) {
+                Ok(at) => Some(at),
+                Err(_) => inner.iter().position(|&i| i == msg_id),
+            };
+            if let Some(at) = at {
+                inner.remove(at);
+            }
             if inner.is_empty() {
                 self.containers.remove(&container);
             }
@@ -742,14 +803,14 @@ impl Session {
         sent.sort_by_key(|(id, _)| *id);
         for (_, s) in sent {
             if let Kind::Rpc(req) = s.kind {
-                out.push((req, s.body));
+                out.push((req, s.body.into_vec()));
             }
         }
         self.containers.clear();
         let queue = std::mem::take(&mut self.queue);
         for q in queue {
             match q.kind {
-                Kind::Rpc(req) => out.push((req, q.body)),
+                Kind::Rpc(req) => out.push((req, q.body.into_vec())),
                 _ => self.queue.push_back(q),
             }
         }

@@ -1273,3 +1273,33 @@ fn bind_temp_auth_key_carries_its_own_msg_id_encrypted_with_the_perm_key() {
         }]
     );
 }
+
+#[test]
+fn shared_bodies_go_out_as_given_and_are_held_once() {
+    let (now, mut s, mut srv) = setup();
+    s.config.gzip_min_len = 64;
+    let body: std::sync::Arc<[u8]> = echo(7).into();
+    s.push_shared_request(1, body.clone());
+    // Long and compressible: sent gzipped, so the session owns that copy.
+    let long = functions::TestEcho {
+        payload: vec![0; 400],
+    }
+    .to_bytes();
+    s.push_shared_request(2, long.clone().into());
+    let sent = flush(now, &mut s);
+    let id = ids_of(&sent, &echo(7))[0];
+    assert_eq!(
+        std::sync::Arc::strong_count(&body),
+        2,
+        "the session holds a reference, not a copy"
+    );
+    assert!(ids_of(&sent, &long).is_empty(), "the long one went gzipped");
+    let p = srv.packet(&rpc_result(id, &echo(8)), true);
+    s.handle_packet(now, &mut p.clone()).unwrap();
+    assert_eq!(std::sync::Arc::strong_count(&body), 1);
+    assert_eq!(
+        s.drain_requests().len(),
+        1,
+        "the gzipped one is still in flight"
+    );
+}
