@@ -51,10 +51,14 @@ pub fn echo(tag: &[u8], n: u32) -> Vec<u8> {
     TestEcho { payload }.to_bytes()
 }
 
+/// A fresh path for each call: a driver of an earlier run may still write
+/// its file at shutdown.
 pub fn temp_path(name: &str) -> PathBuf {
+    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("mtsender-adapter-tests-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let p = dir.join(name);
+    let p = dir.join(format!("{run}-{name}"));
     let _ = std::fs::remove_file(&p);
     p
 }
