@@ -37,9 +37,9 @@ use crate::error::{InvocationError, RpcError};
 use crate::handshake::{Handshake, HandshakeConfig};
 use crate::policy::flood::{migration, Migration};
 use crate::policy::RetryContext;
-use crate::session::{Clock, Session, SessionEvent};
-use crate::tl::functions::{InitConnection, InvokeWithLayer, Ping, PingDelayDisconnect};
-use crate::tl::{Identifiable, RawTail, Serialize};
+use crate::session::{is_ping, Clock, Session, SessionEvent};
+use crate::tl::functions::{InitConnection, InvokeWithLayer};
+use crate::tl::{RawTail, Serialize};
 use crate::transport::{obfuscation_init, ClientCodec, Frame, TransportKind};
 
 /// Identifies a request from [`Sender::invoke`] to its one
@@ -1468,14 +1468,6 @@ fn strip_plain_padding(packet: &mut [u8]) -> &mut [u8] {
         .filter(|&end| end <= packet.len())
         .unwrap_or(packet.len());
     &mut packet[..end]
-}
-
-/// Whether a request body is `ping` or `ping_delay_disconnect`.
-fn is_ping(body: &[u8]) -> bool {
-    let id = body
-        .get(..4)
-        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-    id == Some(Ping::CONSTRUCTOR_ID) || id == Some(PingDelayDisconnect::CONSTRUCTOR_ID)
 }
 
 /// `invokeWithLayer(layer, initConnection(params, query))`.
