@@ -9,6 +9,8 @@
 //! ```
 //!
 //! Without `--dc` it pings Telegram's production DC 2 with Telegram's key.
+//! An address of one of Telegram's test DCs selects the test DC ids and
+//! key.
 //! Event lines go to stderr; the last line of stdout is
 //! `done: ok=X failed=Y`, and the exit code is 0 iff Y = 0 (2 for bad
 //! arguments).
@@ -164,8 +166,20 @@ pub async fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i
         );
         return 2;
     }
+    // Telegram's test DCs want their ids +10000 in the handshake and have
+    // their own key: recognised by address.
+    let test_dcs = args.dcs.iter().any(|(_, a)| {
+        mtsender::sender::TEST_DCS
+            .iter()
+            .any(|(_, ip)| a.ip() == std::net::IpAddr::from(*ip))
+    });
+    let default_key = if test_dcs {
+        mtsender::crypto::TELEGRAM_TEST_KEY_PEM
+    } else {
+        mtsender::crypto::TELEGRAM_PRODUCTION_KEY_PEM
+    };
     let key = match &args.rsa_key {
-        None => RsaPublicKey::from_pem(mtsender::crypto::TELEGRAM_PRODUCTION_KEY_PEM),
+        None => RsaPublicKey::from_pem(default_key),
         Some(path) => match std::fs::read_to_string(path) {
             Ok(pem) => RsaPublicKey::from_pem(&pem),
             Err(e) => {
@@ -189,6 +203,8 @@ pub async fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i
 
     let mut dcs = if args.dcs.is_empty() {
         DcTable::production()
+    } else if test_dcs {
+        DcTable::test()
     } else {
         DcTable::empty()
     };
