@@ -147,14 +147,17 @@ fn auto_sleep_sleeps_the_flood_wait_plus_jitter_never_less() {
     let mut s = sim(4, config(), "flood_wait=5@2*1");
     warm(&mut s);
     let id = s.invoke(Request::new(echo(1)));
-    // Run until the sender is sleeping on the flood wait.
-    assert!(s.run_until(Duration::from_secs(2), |s| {
-        s.sender()
-            .next_timeout()
-            .is_some_and(|(_, r)| r == TimerReason::FloodWait)
-    }));
-    let (deadline, _) = s.sender().next_timeout().unwrap();
-    let sleep = deadline - s.now();
+    // Run until the error has arrived: the request sleeps from then on.
+    assert!(
+        s.run_until(Duration::from_secs(2), |s| s.sender().stats().flood_waits
+            == 1)
+    );
+    let flood = s
+        .sender()
+        .deadlines()
+        .into_iter()
+        .find(|(_, r)| *r == TimerReason::FloodWait);
+    let sleep = flood.expect("a flood-wait timer").0 - s.now();
     assert!(
         sleep >= Duration::from_secs(5),
         "never less than asked: {sleep:?}"
@@ -163,6 +166,7 @@ fn auto_sleep_sleeps_the_flood_wait_plus_jitter_never_less() {
         sleep <= Duration::from_secs(6),
         "jitter within a tenth + 0.5 s: {sleep:?}"
     );
+    assert_eq!(sleep, s.sender().stats().flood_slept);
     assert!(s.run_until(Duration::from_secs(10), |s| s.responses.contains_key(&id)));
     let (result, meta) = &s.responses[&id];
     assert_eq!(result.as_ref().unwrap(), &echo(1));
@@ -634,6 +638,7 @@ fn soak(seed: u64) -> Result<(), String> {
     );
     let n = 20 + next() % 40;
     let mut invoked = BTreeMap::new();
+    let mut forgets = 0;
     for i in 0..n as u32 {
         invoked.insert(s.invoke(Request::new(echo(i))), i);
         if next() % 5 == 0 {
@@ -641,7 +646,10 @@ fn soak(seed: u64) -> Result<(), String> {
         }
         match next() % 12 {
             0 => s.drop_dc_links(2),
-            1 => s.dc_mut(2).forget_sessions(),
+            1 => {
+                s.dc_mut(2).forget_sessions();
+                forgets += 1;
+            }
             _ => {}
         }
     }
@@ -661,7 +669,9 @@ fn soak(seed: u64) -> Result<(), String> {
             return Err(format!("request {i} has no response"));
         };
         let runs = s.dc(2).execution_count(&echo(*i)) + s.dc(4).execution_count(&echo(*i));
-        let max_runs = if meta.maybe_repeated { 2 } else { 1 };
+        // A request the server may have run before forgetting its session is
+        // resent, flagged: each forgetting can add one run, nothing else can.
+        let max_runs = if meta.maybe_repeated { 1 + forgets } else { 1 };
         if runs > max_runs {
             return Err(format!(
                 "request {i} ran {runs} times (maybe_repeated: {})",
@@ -689,16 +699,23 @@ fn soak(seed: u64) -> Result<(), String> {
 
 #[test]
 fn randomised_simulation_over_many_seeds() {
-    let n = seeds();
+    // MTSENDER_SIM_SEED=N replays one seed (with MTSENDER_SIM_TRACE=1 to see it).
+    let only: Option<u64> = std::env::var("MTSENDER_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    let range = match only {
+        Some(seed) => seed..seed + 1,
+        None => 0..seeds(),
+    };
     let mut failures = Vec::new();
-    for seed in 0..n {
+    for seed in range {
         if let Err(e) = soak(seed) {
             failures.push(format!("seed {seed}: {e}"));
         }
     }
     assert!(
         failures.is_empty(),
-        "failing seeds (rerun one with soak(seed)):\n{}",
+        "failing seeds (replay one with MTSENDER_SIM_SEED=<seed>):\n{}",
         failures.join("\n")
     );
 }
@@ -733,30 +750,72 @@ fn a_ping_goes_without_init_connection_and_leaves_it_for_the_first_call() {
 }
 
 #[test]
-fn every_transport_carries_the_handshake_and_the_requests() {
-    use mtsender::transport::TransportKind;
-    for (i, kind) in [
-        TransportKind::Abridged,
-        TransportKind::Intermediate,
-        TransportKind::PaddedIntermediate,
-        TransportKind::Full,
+fn pfs_runs_the_session_on_a_bound_temporary_key() {
+    let mut cfg = config();
+    cfg.pfs = true;
+    cfg.temp_key_lifetime = Duration::from_secs(3600);
+    cfg.restart_policy = Arc::new(FixedInterval {
+        interval: Duration::from_secs(1),
+    });
+    let mut s = sim(23, cfg, "");
+    let ids: Vec<_> = (0..5).map(|i| s.invoke(Request::new(echo(i)))).collect();
+    assert!(s.run_until_answered(Duration::from_secs(30)));
+    for id in &ids {
+        assert!(s.responses[id].0.is_ok(), "{:?}", s.responses[id]);
+    }
+    // Two keys on the DC: the permanent one and a temporary one bound to it.
+    assert_eq!(s.dc(2).auth_key_count(), 2);
+    let saved = s.sender().export_session();
+    assert_eq!(saved.dcs.len(), 1, "only the permanent key is saved");
+    let perm = saved.dcs[0].auth_key.id();
+    assert_eq!(s.dc(2).auth_key_info(perm).unwrap().bound_to, None);
+    assert!(s.dc(2).auth_key_info(perm).unwrap().expires_at.is_none());
+    // Two handshakes, and the bind (which the fake DC verifies: MTProto 1.0
+    // under the permanent key, the request's own msg_id, this temporary key
+    // and session) ran once beside the five echoes.
+    assert_eq!(s.dc(2).stats().handshakes, 2);
+    assert_eq!(s.dc(2).stats().executions, 6);
+    // Survives a drop without a new key or a new bind.
+    s.drop_dc_links(2);
+    let id = s.invoke(Request::new(echo(9)));
+    assert!(s.run_until_answered(Duration::from_secs(30)));
+    assert!(s.responses[&id].0.is_ok());
+    assert_eq!(s.dc(2).auth_key_count(), 2);
+}
+
+#[test]
+fn every_transport_carries_the_handshake_and_requests() {
+    use mtsender::transport::TransportKind::*;
+    for (i, (kind, obfuscated)) in [
+        (Abridged, false),
+        (Intermediate, false),
+        (PaddedIntermediate, false),
+        (Full, false),
+        (Abridged, true),
+        (Intermediate, true),
+        (PaddedIntermediate, true),
     ]
     .into_iter()
     .enumerate()
     {
-        for obfuscated in [false, true] {
-            let mut cfg = config();
-            cfg.transport = kind;
-            cfg.obfuscated = obfuscated;
-            let mut s = sim(10 + i as u64, cfg, "");
-            let ids: Vec<_> = (0..5).map(|n| s.invoke(Request::new(echo(n)))).collect();
+        let mut cfg = config();
+        cfg.transport = kind;
+        cfg.obfuscated = obfuscated;
+        let mut sc = SimConfig::new(100 + i as u64);
+        sc.max_chunk = 13;
+        let mut s = Sim::new(sc, cfg, vec![FakeDcConfig::new(2)]);
+        let ids: Vec<_> = (0..20).map(|n| s.invoke(Request::new(echo(n)))).collect();
+        assert!(
+            s.run_until_answered(Duration::from_secs(30)),
+            "{kind:?} obfuscated={obfuscated}"
+        );
+        for id in ids {
             assert!(
-                s.run_until_answered(Duration::from_secs(30)),
+                s.responses[&id].0.is_ok(),
                 "{kind:?} obfuscated={obfuscated}"
             );
-            for (n, id) in ids.into_iter().enumerate() {
-                assert_eq!(s.responses[&id].0, Ok(echo(n as u32)), "{kind:?}");
-            }
         }
+        let conn = mtsender_testkit::ConnId(1); // the fake DC numbers connections from 1
+        assert_eq!(s.dc(2).transport(conn), Some((kind, obfuscated)));
     }
 }

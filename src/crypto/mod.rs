@@ -35,6 +35,7 @@ mod message;
 mod num;
 mod pq;
 mod rsa;
+mod v1;
 
 #[cfg(test)]
 mod vectors;
@@ -57,6 +58,7 @@ pub use rsa::{
     rsa_pad_encrypt_with_random, RsaPrivateKey, RsaPublicKey, TELEGRAM_PRODUCTION_KEY_PEM,
     TELEGRAM_TEST_KEY_PEM,
 };
+pub use v1::{decrypt_v1, encrypt_v1};
 
 /// Errors of the block cipher and RSA functions.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -173,6 +173,12 @@ pub struct SenderConfig {
     /// Migrations one request may follow before failing with
     /// [`InvocationError::MigrationLoop`](crate::InvocationError::MigrationLoop).
     pub max_migrations: u32,
+    /// Perfect forward secrecy: sessions run on temporary keys (lifetime
+    /// `temp_key_lifetime`) bound to the permanent key with
+    /// `auth.bindTempAuthKey`; only the permanent key is saved.
+    pub pfs: bool,
+    /// Lifetime asked for temporary keys.
+    pub temp_key_lifetime: Duration,
     /// Session settings (containers, acks, gzip…).
     pub session: SessionConfig,
 }
@@ -213,6 +219,8 @@ impl SenderConfig {
             refresh_every: None,
             drain_timeout: Duration::from_secs(60),
             max_migrations: 5,
+            pfs: false,
+            temp_key_lifetime: Duration::from_secs(24 * 3600),
             session: SessionConfig::default(),
         }
     }

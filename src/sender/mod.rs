@@ -34,13 +34,18 @@ use persist::{DcAuth, SessionData};
 use crate::buf::FrameBuf;
 use crate::crypto::{strip_transport_padding, AuthKey};
 use crate::error::{InvocationError, RpcError};
-use crate::handshake::{Handshake, HandshakeConfig};
+use crate::handshake::{Handshake, HandshakeConfig, KeyKind};
 use crate::policy::flood::{migration, Migration};
 use crate::policy::RetryContext;
-use crate::session::{is_ping, Clock, Session, SessionEvent};
+use crate::session::{is_ping, BindParams, Clock, Session, SessionEvent};
 use crate::tl::functions::{InitConnection, InvokeWithLayer};
+use crate::tl::message::PlainMessage;
 use crate::tl::{RawTail, Serialize};
 use crate::transport::{obfuscation_init, ClientCodec, Frame, TransportKind};
+
+/// The session request id of the sender's own `auth.bindTempAuthKey`
+/// (request ids count up from 0 and never reach it).
+const BIND_REQ: u64 = u64::MAX;
 
 /// Identifies a request from [`Sender::invoke`] to its one
 /// [`Output::Response`].
@@ -326,7 +331,13 @@ enum DcPhase {
 struct DcState {
     addr: SocketAddr,
     phase: DcPhase,
+    /// The permanent key.
     auth_key: Option<AuthKey>,
+    /// With PFS: the temporary key the session runs on, and when it expires
+    /// (server unix time).
+    temp_key: Option<(AuthKey, i64)>,
+    /// With PFS: the temporary key is bound to the permanent one.
+    bound: bool,
     salt: i64,
     time_offset: i64,
     /// The offset comes from a handshake just now (a restored one may be
@@ -354,6 +365,8 @@ impl DcState {
             addr,
             phase: DcPhase::Idle,
             auth_key: None,
+            temp_key: None,
+            bound: false,
             salt: 0,
             time_offset: 0,
             clock_synced: false,
@@ -376,6 +389,7 @@ struct Conn {
     dc: i32,
     codec: ClientCodec,
     handshake: Option<Handshake>,
+    handshake_kind: KeyKind,
     connected: bool,
     connect_deadline: Instant,
 }
@@ -662,14 +676,29 @@ impl Sender {
     /// The next deadline and why, if any.
     pub fn next_timeout(&self) -> Option<(Instant, TimerReason)> {
         let mut best: Option<(Instant, TimerReason)> = None;
-        let mut consider = |t: Option<Instant>, r: TimerReason| {
-            if let Some(t) = t {
-                if best.is_none_or(|(b, _)| t < b) {
-                    best = Some((t, r));
-                }
+        self.each_deadline(true, |t, r| {
+            if best.is_none_or(|(b, _)| t < b) {
+                best = Some((t, r));
             }
-        };
-        for &(t, id, kind) in self.timers.iter().take(1) {
+        });
+        best
+    }
+
+    /// Every pending deadline with its reason, soonest first: for logs and
+    /// tests (it lists every request's timer; [`next_timeout`](Self::next_timeout)
+    /// is the cheap one).
+    pub fn deadlines(&self) -> Vec<(Instant, TimerReason)> {
+        let mut all = Vec::new();
+        self.each_deadline(false, |t, r| all.push((t, r)));
+        all.sort_by_key(|(t, _)| *t);
+        all
+    }
+
+    /// Calls `f` for each deadline; with `first_request_only`, only the
+    /// soonest request timer (they are kept sorted).
+    fn each_deadline(&self, first_request_only: bool, mut f: impl FnMut(Instant, TimerReason)) {
+        let take = if first_request_only { 1 } else { usize::MAX };
+        for &(t, id, kind) in self.timers.iter().take(take) {
             let reason = match (kind, self.requests.get(&id).map(|r| &r.phase)) {
                 (ReqTimer::Deadline, _) => TimerReason::RequestTimeout,
                 (ReqTimer::Retry, Some(Phase::Sleeping { flood: true, .. })) => {
@@ -677,30 +706,35 @@ impl Sender {
                 }
                 (ReqTimer::Retry, _) => TimerReason::Backoff,
             };
-            consider(Some(t), reason);
+            f(t, reason);
         }
         for s in self.dcs.values() {
             if let DcPhase::WaitingRestart { until } = s.phase {
-                consider(Some(until), TimerReason::Restart);
+                f(until, TimerReason::Restart);
             }
-            consider(s.next_ping, TimerReason::Ping);
-            consider(s.pong_due.map(|p| p.1), TimerReason::PongTimeout);
-            consider(s.refresh_at, TimerReason::Refresh);
+            if let Some(t) = s.next_ping {
+                f(t, TimerReason::Ping);
+            }
+            if let Some((_, t)) = s.pong_due {
+                f(t, TimerReason::PongTimeout);
+            }
+            if let Some(t) = s.refresh_at {
+                f(t, TimerReason::Refresh);
+            }
             for &(_, d) in &s.draining {
-                consider(Some(d), TimerReason::Drain);
+                f(d, TimerReason::Drain);
             }
-            if let Some(sess) = &s.session {
-                consider(sess.poll_timeout().map(|t| t.0), TimerReason::Ack);
+            if let Some((t, _)) = s.session.as_ref().and_then(Session::poll_timeout) {
+                f(t, TimerReason::Ack);
             }
         }
         for c in self.conns.values() {
             if !c.connected {
-                consider(Some(c.connect_deadline), TimerReason::ConnectTimeout);
-            } else if let Some(h) = &c.handshake {
-                consider(h.poll_timeout(), TimerReason::HandshakeTimeout);
+                f(c.connect_deadline, TimerReason::ConnectTimeout);
+            } else if let Some(t) = c.handshake.as_ref().and_then(Handshake::poll_timeout) {
+                f(t, TimerReason::HandshakeTimeout);
             }
         }
-        best
     }
 
     // ---- internals: requests ----
@@ -741,6 +775,7 @@ impl Sender {
             self.finish(id, Err(e));
             return;
         }
+        let pfs = self.config.pfs;
         let Some(state) = self.dc_state(dc) else {
             self.finish(id, Err(InvocationError::UnknownDc { dc }));
             return;
@@ -755,7 +790,8 @@ impl Sender {
                     }),
                 );
             }
-            DcPhase::Ready => self.push_to_session(dc, id),
+            DcPhase::Ready if !pfs || state.bound => self.push_to_session(dc, id),
+            DcPhase::Ready => state.queue.push_back(id),
             DcPhase::Idle => {
                 state.queue.push_back(id);
                 self.connect(now, dc);
@@ -906,6 +942,7 @@ impl Sender {
                 dc,
                 codec,
                 handshake: None,
+                handshake_kind: KeyKind::Permanent,
                 connected: false,
                 connect_deadline: now + self.config.connect_timeout,
             },
@@ -938,23 +975,47 @@ impl Sender {
             self.send_ping(now, dc);
             return;
         }
-        if state.auth_key.is_some() {
-            self.on_ready(now, dc);
-        } else {
-            state.phase = DcPhase::Handshaking;
-            let mut hc = HandshakeConfig::new(
-                self.config.rsa_keys.clone(),
-                self.config.dcs.handshake_dc_id(dc),
-            );
-            hc.step_timeout = self.config.handshake_timeout;
-            let mut seed = [0u8; 32];
-            self.rng.fill_bytes(&mut seed);
-            let hs = Handshake::new(hc, self.clock, now, seed);
-            if let Some(c) = self.conns.get_mut(&conn) {
-                c.handshake = Some(hs);
+        self.start_handshake_or_ready(now, conn, dc);
+    }
+
+    /// Creates whatever key the DC still lacks on this connection (the
+    /// permanent key, then with PFS a temporary one), else goes ready.
+    fn start_handshake_or_ready(&mut self, now: Instant, conn: ConnId, dc: i32) {
+        let pfs = self.config.pfs;
+        let server_now = self.clock.unix_secs_at(now);
+        let Some(state) = self.dcs.get_mut(&dc) else {
+            return;
+        };
+        let kind = if state.auth_key.is_none() {
+            KeyKind::Permanent
+        } else if pfs
+            && state
+                .temp_key
+                .as_ref()
+                .is_none_or(|(_, exp)| server_now + state.time_offset + 60 >= *exp)
+        {
+            KeyKind::Temporary {
+                expires_in: self.config.temp_key_lifetime.as_secs().min(i32::MAX as u64) as i32,
             }
-            self.flush_handshake(conn);
+        } else {
+            self.on_ready(now, dc);
+            return;
+        };
+        state.phase = DcPhase::Handshaking;
+        let mut hc = HandshakeConfig::new(
+            self.config.rsa_keys.clone(),
+            self.config.dcs.handshake_dc_id(dc),
+        );
+        hc.step_timeout = self.config.handshake_timeout;
+        hc.kind = kind;
+        let mut seed = [0u8; 32];
+        self.rng.fill_bytes(&mut seed);
+        let hs = Handshake::new(hc, self.clock, now, seed);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.handshake = Some(hs);
+            c.handshake_kind = kind;
         }
+        self.flush_handshake(conn);
     }
 
     fn flush_handshake(&mut self, conn: ConnId) {
@@ -977,6 +1038,7 @@ impl Sender {
 
     /// The DC has a connection and a key: create or resume its session.
     fn on_ready(&mut self, now: Instant, dc: i32) {
+        let pfs = self.config.pfs;
         let mut seed = [0u8; 32];
         self.rng.fill_bytes(&mut seed);
         let catch_up = self.config.catch_up;
@@ -990,12 +1052,17 @@ impl Sender {
         self.config.restart_policy.on_connected();
         let reconnected = state.ever_ready;
         state.ever_ready = true;
+        let new_session = state.session.is_none();
         match &mut state.session {
             Some(session) => session.on_connected(),
             None => {
                 // A key from the handshake just now is synced; a restored one
                 // takes its clock from the first server message.
-                let key = state.auth_key.clone().expect("on_ready needs a key");
+                let key = match &state.temp_key {
+                    Some((temp, _)) if pfs => temp.clone(),
+                    // start_handshake_or_ready comes here only with a key.
+                    _ => state.auth_key.clone().expect("on_ready needs a key"),
+                };
                 let mut cfg = session_config;
                 cfg.time_synced = state.clock_synced;
                 state.session = Some(Session::new(
@@ -1015,12 +1082,41 @@ impl Sender {
                 reason: CatchUpReason::Reconnected,
             });
         }
+        let mut nonce = [0u8; 8];
+        self.rng.fill_bytes(&mut nonce);
         let state = self.dcs.get_mut(&dc).expect("checked above");
         state.next_ping = Some(now + self.config.ping_interval);
         state.pong_due = None;
-        if state.refresh_at.is_none() {
+        let refresh_unset = state.refresh_at.is_none();
+        let unbound = pfs && !state.bound;
+        if unbound && new_session {
+            // Nothing else goes on an unbound temporary key: bind first. (A
+            // resumed session already holds its bind request.)
+            if let (Some(perm), Some((_, exp)), Some(session)) = (
+                state.auth_key.clone(),
+                state.temp_key.as_ref(),
+                state.session.as_mut(),
+            ) {
+                session.push_bind(
+                    BIND_REQ,
+                    BindParams {
+                        perm_key: perm,
+                        nonce: i64::from_le_bytes(nonce),
+                        expires_at: (*exp).min(i32::MAX as i64) as i32,
+                    },
+                );
+            }
+        }
+        if refresh_unset {
             self.schedule_refresh(now, dc);
         }
+        if !unbound {
+            self.push_queued(dc);
+        }
+    }
+
+    /// Moves the DC's queued requests into its session.
+    fn push_queued(&mut self, dc: i32) {
         let queued: Vec<RequestId> = self
             .dcs
             .get_mut(&dc)
@@ -1082,23 +1178,37 @@ impl Sender {
                 Frame::Packet(packet) => {
                     if let Some(hs) = c.handshake.as_mut() {
                         let packet = if padded {
-                            strip_plain_padding(packet)
+                            PlainMessage::strip_transport_padding(packet)
                         } else {
                             packet
                         };
                         match hs.handle_packet(now, packet) {
                             Ok(Some(done)) => {
                                 c.handshake = None;
+                                let kind = c.handshake_kind;
                                 self.stats.handshakes += 1;
                                 if let Some(state) = self.dcs.get_mut(&dc) {
-                                    state.auth_key = Some(done.auth_key);
+                                    match kind {
+                                        KeyKind::Permanent => {
+                                            state.auth_key = Some(done.auth_key);
+                                            self.outputs.push_back(Output::SessionChanged);
+                                        }
+                                        KeyKind::Temporary { expires_in } => {
+                                            let exp = done.expires_at.unwrap_or(
+                                                self.clock.unix_secs_at(now)
+                                                    + done.time_offset
+                                                    + expires_in as i64,
+                                            );
+                                            state.temp_key = Some((done.auth_key, exp));
+                                            state.bound = false;
+                                        }
+                                    }
                                     state.salt = done.first_salt;
                                     state.time_offset = done.time_offset;
                                     state.clock_synced = true;
                                     state.session = None;
                                 }
-                                self.outputs.push_back(Output::SessionChanged);
-                                self.on_ready(now, dc);
+                                self.start_handshake_or_ready(now, conn, dc);
                             }
                             Ok(None) => self.flush_handshake(conn),
                             Err(e) => {
@@ -1143,8 +1253,14 @@ impl Sender {
             // The server does not know our key: forget it; a new handshake
             // follows, and requests in flight go again on the new session.
             -404 => {
+                let pfs = self.config.pfs;
                 if let Some(state) = self.dcs.get_mut(&dc) {
-                    state.auth_key = None;
+                    if pfs && state.temp_key.is_some() {
+                        state.temp_key = None;
+                        state.bound = false;
+                    } else {
+                        state.auth_key = None;
+                    }
                     if let Some(mut session) = state.session.take() {
                         let held = session.drain_requests();
                         for (req, _) in held {
@@ -1174,6 +1290,21 @@ impl Sender {
             .and_then(Session::poll_event)
         {
             match ev {
+                SessionEvent::Result {
+                    req: BIND_REQ,
+                    result,
+                    ..
+                } => self.on_bound(dc, result),
+                SessionEvent::Failed {
+                    req: BIND_REQ,
+                    code,
+                } => self.on_bound(
+                    dc,
+                    Err(RpcError {
+                        code,
+                        message: "bad_msg_notification".into(),
+                    }),
+                ),
                 SessionEvent::Result {
                     req,
                     result,
@@ -1212,6 +1343,25 @@ impl Sender {
             }
         }
         self.maybe_finish_drain(dc);
+    }
+
+    /// The answer to `auth.bindTempAuthKey`.
+    fn on_bound(&mut self, dc: i32, result: Result<Vec<u8>, RpcError>) {
+        match result {
+            Ok(b) if b == true.to_bytes() => {
+                if let Some(state) = self.dcs.get_mut(&dc) {
+                    state.bound = true;
+                }
+                self.push_queued(dc);
+            }
+            other => {
+                let reason = match other {
+                    Err(e) => format!("auth.bindTempAuthKey failed: {e}"),
+                    Ok(_) => "auth.bindTempAuthKey answered false".into(),
+                };
+                self.fail_dc_requests(dc, InvocationError::Handshake { dc, reason });
+            }
+        }
     }
 
     fn maybe_finish_drain(&mut self, dc: i32) {
@@ -1454,20 +1604,6 @@ impl Sender {
             }
         }
     }
-}
-
-/// A plain (handshake) message inside a padded intermediate packet: its
-/// length field says where the body ends; the random tail is cut off. A
-/// length that does not fit is left for the handshake to refuse.
-fn strip_plain_padding(packet: &mut [u8]) -> &mut [u8] {
-    let end = packet
-        .get(16..20)
-        .map(|l| i32::from_le_bytes([l[0], l[1], l[2], l[3]]))
-        .and_then(|l| usize::try_from(l).ok())
-        .and_then(|l| l.checked_add(20))
-        .filter(|&end| end <= packet.len())
-        .unwrap_or(packet.len());
-    &mut packet[..end]
 }
 
 /// `invokeWithLayer(layer, initConnection(params, query))`.

@@ -245,7 +245,7 @@ impl Session {
             Ok(result.to_vec())
         };
         match sent.kind {
-            Kind::Rpc(req) => self.events.push_back(SessionEvent::Result {
+            Kind::Rpc(req) | Kind::Bind(req, _) => self.events.push_back(SessionEvent::Result {
                 req,
                 result: outcome,
                 maybe_repeated: sent.maybe_repeated,

@@ -166,10 +166,26 @@ pub enum InboundError {
     Malformed(#[from] crate::tl::Error),
 }
 
+/// What `auth.bindTempAuthKey` needs. The encrypted binding message
+/// carries the msg_id of the request itself, so it is built when the
+/// message is packed (and again on every resend).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BindParams {
+    /// The permanent key the session's temporary key is bound to.
+    pub perm_key: AuthKey,
+    /// A random nonce.
+    pub nonce: i64,
+    /// When the binding ends (server unix time), at most the temporary
+    /// key's own expiry.
+    pub expires_at: i32,
+}
+
 /// What a sent message was, to know how to handle its answer or resend it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Kind {
     Rpc(ReqId),
+    /// `auth.bindTempAuthKey`, answered like a request.
+    Bind(ReqId, Box<BindParams>),
     Ping(i64),
     FutureSalts,
     StateReq(Vec<i64>),
@@ -339,6 +355,40 @@ impl Session {
         });
     }
 
+    /// Queues `auth.bindTempAuthKey`, binding this session's (temporary)
+    /// key to `params.perm_key`. Its answer (`boolTrue`) comes as the
+    /// [`SessionEvent::Result`] of `req`.
+    pub fn push_bind(&mut self, req: ReqId, params: BindParams) {
+        self.queue_service(Kind::Bind(req, Box::new(params)), Vec::new());
+    }
+
+    /// The body of `auth.bindTempAuthKey` for a message with `msg_id`.
+    fn bind_body(&mut self, p: &BindParams, msg_id: i64) -> Vec<u8> {
+        let inner = types::BindAuthKeyInner {
+            nonce: p.nonce,
+            temp_auth_key_id: self.auth_key.id(),
+            perm_auth_key_id: p.perm_key.id(),
+            temp_session_id: self.session_id,
+            expires_at: p.expires_at,
+        }
+        .to_bytes();
+        let mut plain = vec![0u8; 16];
+        self.rng.fill_bytes(&mut plain);
+        plain.extend_from_slice(&msg_id.to_le_bytes());
+        plain.extend_from_slice(&0i32.to_le_bytes());
+        plain.extend_from_slice(&(inner.len() as i32).to_le_bytes());
+        plain.extend_from_slice(&inner);
+        let mut padding = vec![0u8; (16 - plain.len() % 16) % 16];
+        self.rng.fill_bytes(&mut padding);
+        functions::BindTempAuthKey {
+            perm_auth_key_id: p.perm_key.id(),
+            nonce: p.nonce,
+            expires_at: p.expires_at,
+            encrypted_message: crypto::encrypt_v1(&p.perm_key, &plain, &padding),
+        }
+        .to_bytes()
+    }
+
     /// Queues a `ping_delay_disconnect` (or a plain `ping` when
     /// `disconnect_delay` is `None`).
     pub fn ping(&mut self, ping_id: i64, disconnect_delay: Option<i32>) {
@@ -499,16 +549,24 @@ impl Session {
         let header_at = out.as_slice().len() - 16;
         let (outer_id, outer_seq);
         if batch.len() == 1 {
-            let q = batch.pop().expect("one message");
+            let mut q = batch.pop().expect("one message");
             outer_id = self.msg_ids.next(now);
             outer_seq = self.seq.next(q.content_related);
+            if let Kind::Bind(_, p) = &q.kind {
+                let p = p.clone();
+                q.body = self.bind_body(&p, outer_id);
+            }
             out.extend_from_slice(&q.body);
             self.record(outer_id, None, q);
         } else {
             let mut inner = Vec::with_capacity(batch.len());
-            for q in batch {
+            for mut q in batch {
                 let id = self.msg_ids.next(now);
                 let seq = self.seq.next(q.content_related);
+                if let Kind::Bind(_, p) = &q.kind {
+                    let p = p.clone();
+                    q.body = self.bind_body(&p, id);
+                }
                 inner.push((id, seq, q));
             }
             // The container's id comes after its messages'.

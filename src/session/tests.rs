@@ -123,6 +123,27 @@ fn setup() -> (Instant, Session, Server) {
     (now, s, server)
 }
 
+/// A session whose local clock is `skew_secs` off the server's and that
+/// does not know it (a restored key).
+fn setup_unsynced(skew_secs: i64) -> (Instant, Session, Server) {
+    let now = t0();
+    let key = AuthKey::from_bytes([0x5c; 256]);
+    let clock = Clock::new(now, Duration::from_secs((UNIX + skew_secs) as u64));
+    let config = SessionConfig {
+        time_synced: false,
+        ..Default::default()
+    };
+    let mut s = Session::new(config, key.clone(), 42, clock, 0, [1; 32]);
+    s.salts_requested = true;
+    let srv = Server {
+        key,
+        session_id: s.session_id(),
+        counter: 0,
+        rng: ChaCha20Rng::from_seed([2; 32]),
+    };
+    (now, s, srv)
+}
+
 fn echo(n: u8) -> Vec<u8> {
     functions::TestEcho {
         payload: vec![n; 8],
@@ -526,21 +547,8 @@ fn check_time_window_once_synced() {
 
 #[test]
 fn an_unsynced_session_takes_its_clock_from_the_first_authentic_message() {
-    let now = t0();
-    let key = AuthKey::from_bytes([0x5c; 256]);
     // Local clock 2000 s slow, offset unknown.
-    let clock = Clock::new(now, Duration::from_secs(UNIX as u64 - 2000));
-    let config = SessionConfig {
-        time_synced: false,
-        ..Default::default()
-    };
-    let mut s = Session::new(config, key.clone(), 42, clock, 0, [1; 32]);
-    let mut srv = Server {
-        key,
-        session_id: s.session_id(),
-        counter: 0,
-        rng: ChaCha20Rng::from_seed([2; 32]),
-    };
+    let (now, mut s, mut srv) = setup_unsynced(-2000);
     let mut p = srv.packet(&0xdeadbeef_u32.to_le_bytes(), false);
     s.handle_packet(now, &mut p).unwrap();
     assert_eq!(s.time_offset(), 2000);
@@ -647,21 +655,8 @@ fn assert_resent(code: i32) -> (i64, i64) {
 
 #[test]
 fn bad_msg_16_msg_id_too_low_resyncs_and_resends() {
-    let now = t0();
-    let key = AuthKey::from_bytes([0x5c; 256]);
     // Local clock 1000 s slow, but believed synced.
-    let clock = Clock::new(now, Duration::from_secs(UNIX as u64 - 1000));
-    let config = SessionConfig {
-        time_synced: false,
-        ..Default::default()
-    };
-    let mut s = Session::new(config, key.clone(), 42, clock, 0, [1; 32]);
-    let mut srv = Server {
-        key,
-        session_id: s.session_id(),
-        counter: 0,
-        rng: ChaCha20Rng::from_seed([2; 32]),
-    };
+    let (now, mut s, mut srv) = setup_unsynced(-1000);
     s.push_request(1, echo(1));
     let old = ids_of(&flush(now, &mut s), &echo(1))[0];
     assert_eq!(old >> 32, UNIX - 1000);
@@ -673,21 +668,8 @@ fn bad_msg_16_msg_id_too_low_resyncs_and_resends() {
 
 #[test]
 fn bad_msg_17_msg_id_too_high_gives_a_lower_id_in_range() {
-    let now = t0();
-    let key = AuthKey::from_bytes([0x5c; 256]);
     // Local clock 1000 s fast.
-    let clock = Clock::new(now, Duration::from_secs(UNIX as u64 + 1000));
-    let config = SessionConfig {
-        time_synced: false,
-        ..Default::default()
-    };
-    let mut s = Session::new(config, key.clone(), 42, clock, 0, [1; 32]);
-    let mut srv = Server {
-        key,
-        session_id: s.session_id(),
-        counter: 0,
-        rng: ChaCha20Rng::from_seed([2; 32]),
-    };
+    let (now, mut s, mut srv) = setup_unsynced(1000);
     s.push_request(1, echo(1));
     s.push_request(2, echo(2));
     let sent = flush(now, &mut s);
@@ -1240,4 +1222,73 @@ fn bad_server_salt_discards_stale_future_salts() {
     let mut packet = buf.as_slice().to_vec();
     let plain = decrypt_message_in_place(s.auth_key(), Side::Client, &mut packet).unwrap();
     assert_eq!(i64::from_le_bytes(plain[..8].try_into().unwrap()), 2002);
+}
+
+#[test]
+fn bind_temp_auth_key_carries_its_own_msg_id_encrypted_with_the_perm_key() {
+    let (now, mut s, mut srv) = setup();
+    let perm = AuthKey::from_bytes([0x77; 256]);
+    let params = BindParams {
+        perm_key: perm.clone(),
+        nonce: 1234,
+        expires_at: UNIX as i32 + 3600,
+    };
+    s.push_bind(9, params.clone());
+    s.push_request(1, echo(1));
+    let sent = flush(now, &mut s);
+    let (msg_id, _, body) = sent
+        .iter()
+        .find(|m| constructor(&m.2) == functions::BindTempAuthKey::CONSTRUCTOR_ID)
+        .unwrap()
+        .clone();
+    let (temp_id, session_id) = (s.auth_key().id(), s.session_id());
+    let check = |msg_id: i64, body: &[u8]| {
+        let bind = functions::BindTempAuthKey::from_bytes(body).unwrap();
+        assert_eq!(bind.perm_auth_key_id, perm.id());
+        assert_eq!(bind.nonce, 1234);
+        let plain = crate::crypto::decrypt_v1(&perm, &bind.encrypted_message).unwrap();
+        assert_eq!(
+            i64::from_le_bytes(plain[16..24].try_into().unwrap()),
+            msg_id,
+            "the request's own msg_id"
+        );
+        let inner = types::BindAuthKeyInner::from_bytes(&plain[32..]).unwrap();
+        assert_eq!(inner.temp_auth_key_id, temp_id);
+        assert_eq!(inner.perm_auth_key_id, perm.id());
+        assert_eq!(inner.temp_session_id, session_id);
+        assert_eq!(inner.nonce, 1234);
+        assert_eq!(inner.expires_at, UNIX as i32 + 3600);
+    };
+    check(msg_id, &body);
+    // A resend (bad salt) rebuilds it for the new msg_id.
+    let p = srv.packet(
+        &types::BadServerSalt {
+            bad_msg_id: msg_id,
+            bad_msg_seqno: 1,
+            error_code: 48,
+            new_server_salt: 5,
+        }
+        .to_bytes(),
+        false,
+    );
+    s.handle_packet(now, &mut p.clone()).unwrap();
+    let again = flush(now, &mut s);
+    let (new_id, _, new_body) = again
+        .iter()
+        .find(|m| constructor(&m.2) == functions::BindTempAuthKey::CONSTRUCTOR_ID)
+        .unwrap()
+        .clone();
+    assert_ne!(new_id, msg_id);
+    check(new_id, &new_body);
+    // Its answer is the result of request 9.
+    let p = srv.packet(&rpc_result(new_id, &true.to_bytes()), true);
+    s.handle_packet(now, &mut p.clone()).unwrap();
+    assert_eq!(
+        events(&mut s),
+        vec![SessionEvent::Result {
+            req: 9,
+            result: Ok(true.to_bytes()),
+            maybe_repeated: false
+        }]
+    );
 }

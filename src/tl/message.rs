@@ -274,6 +274,22 @@ pub struct PlainMessage<'a> {
 }
 
 impl<'a> PlainMessage<'a> {
+    /// The plain message inside a packet of the padded intermediate
+    /// transport, which appends 0..=15 bytes the envelope does not count:
+    /// the packet cut to the 20-byte header plus the length it states (the
+    /// packet unchanged when that does not fit, for `parse` to refuse).
+    pub fn strip_transport_padding(packet: &[u8]) -> &[u8] {
+        let stated = packet
+            .get(16..20)
+            .map(|l| i32::from_le_bytes([l[0], l[1], l[2], l[3]]))
+            .and_then(|l| usize::try_from(l).ok())
+            .and_then(|l| l.checked_add(PLAIN_HEADER_LEN));
+        match stated {
+            Some(end) if end <= packet.len() && packet.len() - end < 16 => &packet[..end],
+            _ => packet,
+        }
+    }
+
     /// Parses a whole transport packet as a plain message: auth_key_id must
     /// be 0 and message_length must equal the bytes that follow.
     pub fn parse(packet: &'a [u8]) -> Result<Self> {

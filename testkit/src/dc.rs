@@ -72,7 +72,8 @@ pub struct FakeDcConfig {
     /// Client msg_ids remembered per session; older ones get
     /// bad_msg_notification 20 (default 4096).
     pub max_remembered_msg_ids: usize,
-    /// Answers cached per session for resends (default 4096).
+    /// Answers cached, and unacknowledged messages kept, per session for
+    /// resends (default 4096 each; the oldest go first).
     pub max_cached_answers: usize,
 }
 
@@ -251,8 +252,8 @@ struct Session {
     announced: bool,
     seq: SeqNo,
     seen: BTreeMap<i64, Seen>,
-    /// msg_ids below this are no longer remembered.
-    floor: i64,
+    /// msg_ids below this were forgotten (bad_msg_notification 20).
+    evicted_below: i64,
     max_content_seqno: Option<i32>,
     pending_acks: Vec<i64>,
     ack_deadline: Option<Instant>,
@@ -764,7 +765,7 @@ impl FakeDc {
         self.on_envelope(now, conn, skey, salt, msg_id, seqno, body);
     }
 
-    fn ensure_session(&mut self, skey: SessionKey, conn: ConnId, first_msg_id: i64) {
+    fn ensure_session(&mut self, skey: SessionKey, conn: ConnId) {
         let unique_id = self.rng.next_u64() as i64;
         let session = self.sessions.entry(skey).or_insert_with(|| Session {
             unique_id,
@@ -773,7 +774,7 @@ impl FakeDc {
             announced: false,
             seq: SeqNo::default(),
             seen: BTreeMap::new(),
-            floor: first_msg_id,
+            evicted_below: i64::MIN,
             max_content_seqno: None,
             pending_acks: Vec::new(),
             ack_deadline: None,
@@ -800,16 +801,7 @@ impl FakeDc {
         seqno: i32,
         body: &[u8],
     ) {
-        // A container's own id comes after its messages': the session's
-        // first message is the lowest id in the packet.
-        let first = match first_id(body) {
-            Some(MSG_CONTAINER_ID) => Container::parse(body)
-                .ok()
-                .and_then(|c| c.iter().map(|m| m.msg_id).min())
-                .map_or(msg_id, |m| m.min(msg_id)),
-            _ => msg_id,
-        };
-        self.ensure_session(skey, conn, first);
+        self.ensure_session(skey, conn);
         if let Some(code) = self.check_msg_id(now, msg_id) {
             self.bad_msg(now, skey, msg_id, seqno, code);
             return;
@@ -864,7 +856,7 @@ impl FakeDc {
             self.bad_msg(now, skey, msg_id, seqno, 19);
             return;
         }
-        if msg_id < s.floor && !s.seen.is_empty() {
+        if msg_id < s.evicted_below {
             self.bad_msg(now, skey, msg_id, seqno, 20);
             return;
         }
@@ -895,7 +887,7 @@ impl FakeDc {
         s.seen.insert(msg_id, seen);
         while s.seen.len() > cap {
             if let Some((old, _)) = s.seen.pop_first() {
-                s.floor = s.floor.max(old + 1);
+                s.evicted_below = s.evicted_below.max(old + 1);
             }
         }
     }
@@ -921,7 +913,7 @@ impl FakeDc {
             }
             return;
         }
-        if msg_id < s.floor && !s.seen.is_empty() {
+        if msg_id < s.evicted_below {
             self.bad_msg(now, skey, msg_id, seqno, 20);
             return;
         }
@@ -1054,7 +1046,8 @@ impl FakeDc {
                             salts,
                         }
                         .to_bytes();
-                        self.answer(now, skey, msg_id, &result);
+                        // Not wrapped: future_salts names its query itself.
+                        self.answer_bare(now, skey, msg_id, result);
                     }
                 }
             }
@@ -1101,7 +1094,8 @@ impl FakeDc {
             }
             f::DestroyAuthKey::CONSTRUCTOR_ID => {
                 self.mark_query(skey, msg_id);
-                self.answer(now, skey, msg_id, &t::DestroyAuthKeyOk {}.to_bytes());
+                // Telegram answers this one bare, not in an rpc_result.
+                self.answer_bare(now, skey, msg_id, t::DestroyAuthKeyOk {}.to_bytes());
                 self.doomed_keys.push(skey.0);
             }
             f::HttpWait::CONSTRUCTOR_ID
@@ -1182,7 +1176,7 @@ impl FakeDc {
                     let conn = self.sessions.get(&skey).map(|s| s.conn);
                     self.forget_sessions();
                     if let Some(conn) = conn {
-                        self.ensure_session(skey, conn, msg_id);
+                        self.ensure_session(skey, conn);
                         let content = seqno & 1 == 1;
                         if content {
                             if let Some(s) = self.sessions.get_mut(&skey) {
@@ -1237,12 +1231,18 @@ impl FakeDc {
             Some(f::TestEcho::CONSTRUCTOR_ID) if echo.is_some() => Some(query.to_vec()),
             Some(f::BindTempAuthKey::CONSTRUCTOR_ID) => match f::BindTempAuthKey::from_bytes(query)
             {
-                Ok(bind) => {
-                    if let Some(k) = self.keys.get_mut(&skey.0) {
-                        k.bound_to = Some(bind.perm_auth_key_id);
+                Ok(bind) => match self.check_bind(skey, msg_id, &bind) {
+                    Ok(()) => {
+                        if let Some(k) = self.keys.get_mut(&skey.0) {
+                            k.bound_to = Some(bind.perm_auth_key_id);
+                        }
+                        Some(true.to_bytes())
                     }
-                    Some(true.to_bytes())
-                }
+                    Err(message) => {
+                        self.rpc_error_after(now, skey, msg_id, 400, message, delay);
+                        return Verdict::Accepted;
+                    }
+                },
                 Err(_) => None,
             },
             _ => None,
@@ -1260,6 +1260,41 @@ impl FakeDc {
             }
         }
         Verdict::Accepted
+    }
+
+    /// Checks `auth.bindTempAuthKey` as Telegram does: the binding message
+    /// decrypts (MTProto 1.0) under the named permanent key, carries the
+    /// request's own msg_id, and names this temporary key and session.
+    fn check_bind(
+        &self,
+        skey: SessionKey,
+        msg_id: i64,
+        bind: &f::BindTempAuthKey,
+    ) -> Result<(), &'static str> {
+        let perm = self
+            .keys
+            .get(&bind.perm_auth_key_id)
+            .filter(|k| k.expires_at.is_none())
+            .ok_or("PERM_AUTH_KEY_INVALID")?;
+        let plain = mtsender::crypto::decrypt_v1(&perm.key, &bind.encrypted_message)
+            .map_err(|_| "ENCRYPTED_MESSAGE_INVALID")?;
+        let inner_msg_id = i64::from_le_bytes(
+            plain[16..24]
+                .try_into()
+                .map_err(|_| "ENCRYPTED_MESSAGE_INVALID")?,
+        );
+        let inner = t::BindAuthKeyInner::from_bytes(&plain[32..])
+            .map_err(|_| "ENCRYPTED_MESSAGE_INVALID")?;
+        if inner_msg_id != msg_id
+            || inner.perm_auth_key_id != bind.perm_auth_key_id
+            || inner.nonce != bind.nonce
+            || inner.expires_at != bind.expires_at
+            || inner.temp_auth_key_id != skey.0
+            || inner.temp_session_id != skey.1
+        {
+            return Err("ENCRYPTED_MESSAGE_INVALID");
+        }
+        Ok(())
     }
 
     fn rpc_error(&mut self, now: Instant, skey: SessionKey, msg_id: i64, code: i32, message: &str) {
@@ -1312,6 +1347,12 @@ impl FakeDc {
     fn answer(&mut self, now: Instant, skey: SessionKey, req_msg_id: i64, result: &[u8]) {
         let mut body = Vec::with_capacity(12 + result.len());
         RpcResult::write(&mut body, req_msg_id, result);
+        self.answer_bare(now, skey, req_msg_id, body);
+    }
+
+    /// Queues the answer to the query `req_msg_id` as it is (the service
+    /// answers Telegram does not wrap in `rpc_result`), and caches it.
+    fn answer_bare(&mut self, now: Instant, skey: SessionKey, req_msg_id: i64, body: Vec<u8>) {
         let Some((msg_id, seqno)) = self.push_content(now, skey, body.clone(), true, true) else {
             return;
         };
@@ -1356,6 +1397,11 @@ impl FakeDc {
                     body: body.clone(),
                 },
             );
+            // A client that never acknowledges must not grow the server
+            // without bound: the oldest unacknowledged messages go first.
+            while s.unacked.len() > self.config.max_cached_answers.max(1) {
+                s.unacked.pop_first();
+            }
         }
         s.outbox.push(Outgoing {
             msg_id,
@@ -1406,6 +1452,7 @@ impl FakeDc {
             return;
         };
         let max = s.seen.last_key_value().map(|(k, _)| *k);
+        let min = s.seen.first_key_value().map(|(k, _)| *k);
         let info: Vec<u8> = ids
             .iter()
             .map(|id| match s.seen.get(id) {
@@ -1427,7 +1474,7 @@ impl FakeDc {
                     b
                 }
                 None if max.is_none_or(|m| *id > m) => 3,
-                None if *id < s.floor => 1,
+                None if min.is_none_or(|m| *id < m) => 1,
                 None => 2,
             })
             .collect();
@@ -1513,9 +1560,8 @@ impl FakeDc {
             return;
         };
         if !live {
-            // Kept messages wait for the next connection; the rest is moot.
-            // Pending acks wait too, without a timer that could never fire
-            // usefully.
+            // Kept messages and pending acks wait for the next connection;
+            // the rest is moot. No timer: nothing can go out until then.
             s.outbox.clear();
             s.resend_unacked = true;
             s.ack_deadline = None;
@@ -1631,14 +1677,8 @@ fn quick_ack_token(key: &AuthKey, plaintext: &[u8]) -> u32 {
 /// Cuts the padded intermediate transport's padding off a plain message:
 /// its length field says where the body ends.
 pub fn trim_plain_padding(packet: &mut Vec<u8>) {
-    if let Some(len) = packet.get(16..20) {
-        let len = i32::from_le_bytes([len[0], len[1], len[2], len[3]]);
-        if let Some(end) = usize::try_from(len).ok().and_then(|l| l.checked_add(20)) {
-            if end <= packet.len() {
-                packet.truncate(end);
-            }
-        }
-    }
+    let keep = mtsender::tl::message::PlainMessage::strip_transport_padding(packet).len();
+    packet.truncate(keep);
 }
 
 pub(crate) fn first_id(body: &[u8]) -> Option<u32> {

@@ -52,6 +52,21 @@
 //! after each of these drains [`FakeDc::poll_output`]. [`net::serve`] is
 //! that loop on a TCP listener.
 //!
+//! ## What is here
+//!
+//! - [`FakeDc`] with its [`FakeDcConfig`], [`Stats`] and [`AuthKeyInfo`].
+//! - [`faults`]: [`Faults`] (request and connection faults, with a spec
+//!   string parser) and [`HandshakeFaults`] (one broken handshake check at a
+//!   time).
+//! - [`client`]: in-memory helpers for tests: a [`client::Link`] pumps
+//!   framed bytes over any transport and chunking,
+//!   [`client::run_handshake`] drives the core's client handshake over it,
+//!   and a [`client::TestClient`] sends encrypted messages with any msg_id,
+//!   seqno and salt.
+//! - The `fake-dc` binary serves a `FakeDc` on loopback TCP
+//!   (`fake-dc --listen 127.0.0.1:0 [--rsa-key PEM] [--dc ID] [--faults SPEC]`;
+//!   `fake-dc --print-public-key`).
+//!
 //! ## Rules the server follows
 //!
 //! - Server msg_ids are about unixtime·2^32, ≡ 1 mod 4 for responses and
@@ -85,13 +100,14 @@
 //!   (innermost query, after `invokeWithLayer`, `initConnection`,
 //!   `invokeWithoutUpdates`, `invokeAfterMsg(s)`); `ping` /
 //!   `ping_delay_disconnect` → `pong` (not an rpc_result; the latter arms a
-//!   disconnect timer); `get_future_salts` → `rpc_result(future_salts)`;
+//!   disconnect timer); `get_future_salts` → `future_salts` (bare, as
+//!   Telegram sends it: it carries its `req_msg_id` itself);
 //!   `msgs_state_req` → `msgs_state_info`; `msg_resend_req`,
 //!   `msg_resend_ans_req`; `rpc_drop_answer` → `rpc_result` with
 //!   `rpc_answer_unknown` / `_dropped_running` / `_dropped`;
 //!   `destroy_session` → `destroy_session_ok` / `_none` (a plain content
-//!   message); `destroy_auth_key` → `rpc_result(destroy_auth_key_ok)`, then
-//!   the key is gone; `auth.bindTempAuthKey` → `boolTrue` (the inner
+//!   message); `destroy_auth_key` → `destroy_auth_key_ok` (bare, as
+//!   Telegram sends it), then the key is gone; `auth.bindTempAuthKey` → `boolTrue` (the inner
 //!   message is not verified yet); any other method → `rpc_error` 400
 //!   `INPUT_METHOD_INVALID_<constructor id, 8 hex digits>`.
 #![forbid(unsafe_code)]
