@@ -242,6 +242,7 @@ pub struct Builder {
     restart_policy: Option<Arc<dyn ConnectionRestartPolicy>>,
     retry_policy: Option<Arc<dyn RetryPolicy>>,
     catch_up: bool,
+    pfs: bool,
     connect_first: bool,
     updates_capacity: usize,
     seed: Option<[u8; 32]>,
@@ -265,6 +266,7 @@ impl Default for Builder {
             restart_policy: None,
             retry_policy: None,
             catch_up: false,
+            pfs: false,
             connect_first: true,
             updates_capacity: 1024,
             seed: None,
@@ -333,6 +335,14 @@ impl Builder {
     /// Emit [`Event::CatchUp`] after a reconnection or a new server session.
     pub fn catch_up(mut self, catch_up: bool) -> Self {
         self.catch_up = catch_up;
+        self
+    }
+
+    /// Perfect forward secrecy: sessions run on temporary auth keys bound
+    /// to the permanent one (`auth.bindTempAuthKey`); only the permanent
+    /// key goes to the session file.
+    pub fn pfs(mut self, pfs: bool) -> Self {
+        self.pfs = pfs;
         self
     }
 
@@ -439,6 +449,7 @@ impl Builder {
         config.transport = self.transport;
         config.obfuscated = self.obfuscated;
         config.catch_up = self.catch_up;
+        config.pfs = self.pfs;
         config.init = self.api_id.map(|id| InitParams::new(id, self.layer));
         if let Some(p) = self.restart_policy {
             config.restart_policy = p;

@@ -138,6 +138,29 @@ pub async fn handshake_on_every_transport() {
     assert_eq!(handshakes, expected_keys, "one new auth key per client");
 }
 
+pub async fn pfs_runs_on_a_bound_temporary_key() {
+    let dc = server(2, "");
+    let path = temp_path("pfs.session");
+    let (client, _shutdown) = builder(&[&dc])
+        .pfs(true)
+        .session(&path)
+        .connect()
+        .await
+        .unwrap();
+    echoes(&client, &[&dc], b"t", 10).await;
+    assert_eq!(dc.with_dc(|d, _| d.auth_key_count()), 2);
+    dc.drop_connections();
+    echoes(&client, &[&dc], b"u", 10).await;
+    assert_eq!(
+        dc.with_dc(|d, _| d.auth_key_count()),
+        2,
+        "no new key after a drop"
+    );
+    let saved =
+        mtsender::sender::persist::SessionData::from_bytes(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(saved.dcs.len(), 1, "only the permanent key is saved");
+}
+
 pub async fn thousand_concurrent_echoes() {
     let dc = server(2, "");
     let (client, _shutdown) = builder(&[&dc]).connect().await.unwrap();

@@ -158,14 +158,6 @@ pub async fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i
             return 2;
         }
     };
-    if args.pfs {
-        let _ = writeln!(
-            err,
-            "ping: --pfs: perfect forward secrecy (temporary keys bound with \
-             auth.bindTempAuthKey) is not implemented by this sender"
-        );
-        return 2;
-    }
     // Telegram's test DCs want their ids +10000 in the handshake and have
     // their own key: recognised by address.
     let test_dcs = args.dcs.iter().any(|(_, a)| {
@@ -217,10 +209,11 @@ pub async fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i
     };
     let _ = writeln!(
         err,
-        "connecting to DC {} at {addr} ({:?}{}, restart {}, key fingerprint {:#018x})",
+        "connecting to DC {} at {addr} ({:?}{}{}, restart {}, key fingerprint {:#018x})",
         args.home,
         args.transport,
         if args.obfuscated { ", obfuscated" } else { "" },
+        if args.pfs { ", PFS" } else { "" },
         args.restart_name,
         key.fingerprint()
     );
@@ -234,6 +227,7 @@ pub async fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i
         .obfuscated(args.obfuscated)
         .restart_policy(args.restart.clone())
         .catch_up(true)
+        .pfs(args.pfs)
         .configure(move |c| c.refresh_every = refresh)
         .connect()
         .await;

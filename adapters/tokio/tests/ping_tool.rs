@@ -95,6 +95,19 @@ async fn spki_key_restarts_and_refreshes() {
     assert!(err.contains("reconnects"), "{err}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pfs_binds_a_temporary_key() {
+    let dc = server("");
+    let addr = format!("2={}", dc.addr());
+    let pem = key("test_rsa_2048.pub.pem");
+    let (code, out, err) = run(&["--dc", &addr, "--rsa-key", &pem, "--pfs", "--echo", "5"]).await;
+    assert_eq!(last_line(&out), "done: ok=8 failed=0", "{err}");
+    assert_eq!(code, 0);
+    assert!(err.contains("PFS"), "{err}");
+    // The permanent key and a temporary one bound to it.
+    assert_eq!(dc.with_dc(|d, _| d.auth_key_count()), 2);
+}
+
 #[tokio::test]
 async fn failures_are_counted_and_bad_arguments_refused() {
     // Nothing listens on port 1; never restart: the connect fails.
@@ -111,9 +124,6 @@ async fn failures_are_counted_and_bad_arguments_refused() {
     assert_eq!(last_line(&out), "done: ok=0 failed=3", "{err}");
     assert_eq!(code, 1);
 
-    let (code, _, err) = run(&["--pfs"]).await;
-    assert_eq!(code, 2);
-    assert!(err.contains("--pfs"), "{err}");
     let (code, _, err) = run(&["--transport", "pigeon"]).await;
     assert_eq!(code, 2);
     assert!(err.contains("usage"), "{err}");
