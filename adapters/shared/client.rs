@@ -371,7 +371,8 @@ impl Builder {
         self
     }
 
-    /// The home DC (default 2, or the one saved in the session file).
+    /// The home DC (default 2). One saved in the session file wins: it is
+    /// where the account lives.
     pub fn home_dc(mut self, id: i32) -> Self {
         self.home_dc = Some(id);
         self

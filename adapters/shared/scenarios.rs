@@ -314,6 +314,50 @@ pub async fn updates_and_pings_arrive() {
     assert_eq!(Pong::from_bytes(&pong).unwrap().ping_id, 99);
 }
 
+pub async fn slow_update_readers_are_told_what_they_missed() {
+    let dc = server(2, "");
+    // The channel holds 2 + 1 (one per sender) events.
+    let (client, _shutdown) = builder(&[&dc]).updates_capacity(2).connect().await.unwrap();
+    let mut updates = client.updates().unwrap();
+    let update = |n: u8| TestEcho { payload: vec![n] }.to_bytes();
+    for n in 1..=5 {
+        dc.with_dc(|d, now| d.push_update(now, update(n)));
+    }
+    sleep(Duration::from_millis(300)).await; // usually all five arrive now
+    let mut seen = Vec::new();
+    let mut dropped = 0;
+    while seen.len() < 3 {
+        match updates.next().await.unwrap() {
+            Event::Update { bytes, .. } => seen.push(bytes),
+            Event::Lagged { dropped: n } => dropped += n,
+            other => panic!("{other:?}"),
+        }
+    }
+    // The next update brings word of the dropped ones first.
+    dc.with_dc(|d, now| d.push_update(now, update(6)));
+    loop {
+        match updates.next().await.unwrap() {
+            Event::Update { bytes, .. } => {
+                let last = bytes == update(6);
+                seen.push(bytes);
+                if last {
+                    break;
+                }
+            }
+            Event::Lagged { dropped: n } => dropped += n,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        seen.len() as u64 + dropped,
+        6,
+        "each update delivered or counted"
+    );
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "in order");
+}
+
 async fn join2<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
     let mut a = Box::pin(a);
     let mut b = Box::pin(b);
