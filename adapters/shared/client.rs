@@ -242,6 +242,7 @@ pub struct Builder {
     restart_policy: Option<Arc<dyn ConnectionRestartPolicy>>,
     retry_policy: Option<Arc<dyn RetryPolicy>>,
     catch_up: bool,
+    pfs: bool,
     connect_first: bool,
     updates_capacity: usize,
     seed: Option<[u8; 32]>,
@@ -265,6 +266,7 @@ impl Default for Builder {
             restart_policy: None,
             retry_policy: None,
             catch_up: false,
+            pfs: false,
             connect_first: true,
             updates_capacity: 1024,
             seed: None,
@@ -336,6 +338,14 @@ impl Builder {
         self
     }
 
+    /// Perfect forward secrecy: sessions run on temporary auth keys bound
+    /// to the permanent one (`auth.bindTempAuthKey`); only the permanent
+    /// key goes to the session file.
+    pub fn pfs(mut self, pfs: bool) -> Self {
+        self.pfs = pfs;
+        self
+    }
+
     /// The transport envelope (default intermediate).
     pub fn transport(mut self, transport: TransportKind) -> Self {
         self.transport = transport;
@@ -361,7 +371,8 @@ impl Builder {
         self
     }
 
-    /// The home DC (default 2, or the one saved in the session file).
+    /// The home DC (default 2). One saved in the session file wins: it is
+    /// where the account lives.
     pub fn home_dc(mut self, id: i32) -> Self {
         self.home_dc = Some(id);
         self
@@ -439,6 +450,7 @@ impl Builder {
         config.transport = self.transport;
         config.obfuscated = self.obfuscated;
         config.catch_up = self.catch_up;
+        config.pfs = self.pfs;
         config.init = self.api_id.map(|id| InitParams::new(id, self.layer));
         if let Some(p) = self.restart_policy {
             config.restart_policy = p;

@@ -256,6 +256,8 @@ impl Driver {
                     debug!("dc {dc}: catch up ({reason:?})");
                     self.emit(Event::CatchUp { dc, reason });
                 }
+                // A few hundred bytes, written only when a key or the home
+                // DC changes: done in place rather than on a blocking pool.
                 Output::SessionChanged => self.save(),
                 Output::Shutdown { reason } => {
                     debug!("shutdown: {reason:?}");

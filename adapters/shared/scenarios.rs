@@ -51,10 +51,14 @@ pub fn echo(tag: &[u8], n: u32) -> Vec<u8> {
     TestEcho { payload }.to_bytes()
 }
 
+/// A fresh path for each call: a driver of an earlier run may still write
+/// its file at shutdown.
 pub fn temp_path(name: &str) -> PathBuf {
+    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("mtsender-adapter-tests-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let p = dir.join(name);
+    let p = dir.join(format!("{run}-{name}"));
     let _ = std::fs::remove_file(&p);
     p
 }
@@ -132,6 +136,29 @@ pub async fn handshake_on_every_transport() {
     }
     let handshakes = dc.with_dc(|dc, _| dc.stats().handshakes);
     assert_eq!(handshakes, expected_keys, "one new auth key per client");
+}
+
+pub async fn pfs_runs_on_a_bound_temporary_key() {
+    let dc = server(2, "");
+    let path = temp_path("pfs.session");
+    let (client, _shutdown) = builder(&[&dc])
+        .pfs(true)
+        .session(&path)
+        .connect()
+        .await
+        .unwrap();
+    echoes(&client, &[&dc], b"t", 10).await;
+    assert_eq!(dc.with_dc(|d, _| d.auth_key_count()), 2);
+    dc.drop_connections();
+    echoes(&client, &[&dc], b"u", 10).await;
+    assert_eq!(
+        dc.with_dc(|d, _| d.auth_key_count()),
+        2,
+        "no new key after a drop"
+    );
+    let saved =
+        mtsender::sender::persist::SessionData::from_bytes(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(saved.dcs.len(), 1, "only the permanent key is saved");
 }
 
 pub async fn thousand_concurrent_echoes() {
@@ -285,6 +312,50 @@ pub async fn updates_and_pings_arrive() {
         .await
         .unwrap();
     assert_eq!(Pong::from_bytes(&pong).unwrap().ping_id, 99);
+}
+
+pub async fn slow_update_readers_are_told_what_they_missed() {
+    let dc = server(2, "");
+    // The channel holds 2 + 1 (one per sender) events.
+    let (client, _shutdown) = builder(&[&dc]).updates_capacity(2).connect().await.unwrap();
+    let mut updates = client.updates().unwrap();
+    let update = |n: u8| TestEcho { payload: vec![n] }.to_bytes();
+    for n in 1..=5 {
+        dc.with_dc(|d, now| d.push_update(now, update(n)));
+    }
+    sleep(Duration::from_millis(300)).await; // usually all five arrive now
+    let mut seen = Vec::new();
+    let mut dropped = 0;
+    while seen.len() < 3 {
+        match updates.next().await.unwrap() {
+            Event::Update { bytes, .. } => seen.push(bytes),
+            Event::Lagged { dropped: n } => dropped += n,
+            other => panic!("{other:?}"),
+        }
+    }
+    // The next update brings word of the dropped ones first.
+    dc.with_dc(|d, now| d.push_update(now, update(6)));
+    loop {
+        match updates.next().await.unwrap() {
+            Event::Update { bytes, .. } => {
+                let last = bytes == update(6);
+                seen.push(bytes);
+                if last {
+                    break;
+                }
+            }
+            Event::Lagged { dropped: n } => dropped += n,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        seen.len() as u64 + dropped,
+        6,
+        "each update delivered or counted"
+    );
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "in order");
 }
 
 async fn join2<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {

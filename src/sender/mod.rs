@@ -39,10 +39,10 @@ use crate::handshake::{Handshake, HandshakeConfig, KeyKind};
 use crate::policy::flood::{migration, Migration};
 use crate::policy::RetryContext;
 use crate::session::ids::IdMap;
-use crate::session::{BindParams, Clock, Session, SessionEvent};
-use crate::tl::functions::{InitConnection, InvokeWithLayer, Ping, PingDelayDisconnect};
+use crate::session::{is_ping, BindParams, Clock, Session, SessionEvent};
+use crate::tl::functions::{InitConnection, InvokeWithLayer};
 use crate::tl::message::PlainMessage;
-use crate::tl::{Identifiable, RawTail, Serialize};
+use crate::tl::{RawTail, Serialize};
 use crate::transport::{obfuscation_init, ClientCodec, Frame, TransportKind};
 
 /// The session request id of the sender's own `auth.bindTempAuthKey`
@@ -1605,14 +1605,6 @@ impl Sender {
             }
         }
     }
-}
-
-/// Whether a request body is `ping` or `ping_delay_disconnect`.
-fn is_ping(body: &[u8]) -> bool {
-    let id = body
-        .get(..4)
-        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-    id == Some(Ping::CONSTRUCTOR_ID) || id == Some(PingDelayDisconnect::CONSTRUCTOR_ID)
 }
 
 /// `invokeWithLayer(layer, initConnection(params, query))`.

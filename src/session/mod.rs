@@ -39,7 +39,7 @@ use rand_core::{RngCore, SeedableRng};
 use crate::buf::FrameBuf;
 use crate::crypto::{self, AuthKey, DecryptError, Side};
 use crate::tl::message::{write_gzip_packed, ContainerWriter, MAX_CONTAINER_MESSAGES};
-use crate::tl::{functions, types, Serialize};
+use crate::tl::{functions, types, Identifiable, Serialize};
 use ids::MsgIdMap;
 pub use ids::{Clock, MsgIdError, MsgIdGen, ReplayWindow, SeqNo};
 
@@ -751,6 +751,17 @@ impl Session {
             self.take_sent(id);
         }
         self.queue.retain(|q| !matches!(q.kind, Kind::Ping(_)));
+        // A ping sent as a request is answered on its own connection only
+        // (servers keep no pong for later), and has no effect to repeat:
+        // it goes again.
+        let mut lost_pings: Vec<i64> = self
+            .sent
+            .iter()
+            .filter(|(_, s)| matches!(s.kind, Kind::Rpc(_)) && is_ping(&s.body))
+            .map(|(&id, _)| id)
+            .collect();
+        lost_pings.sort_unstable();
+        self.requeue(&lost_pings);
         for s in self.sent.values_mut() {
             if !s.acked {
                 s.uncertain = true;
@@ -827,4 +838,13 @@ impl Session {
         let plain = crypto::decrypt_message_in_place(&self.auth_key, Side::Server, packet)?;
         self.handle_plaintext(now, plain)
     }
+}
+
+/// Whether a body is `ping` or `ping_delay_disconnect`.
+pub(crate) fn is_ping(body: &[u8]) -> bool {
+    let id = body
+        .get(..4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    id == Some(functions::Ping::CONSTRUCTOR_ID)
+        || id == Some(functions::PingDelayDisconnect::CONSTRUCTOR_ID)
 }

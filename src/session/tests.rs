@@ -862,6 +862,25 @@ fn a_ping_sent_as_a_request_is_answered_by_its_pong() {
 }
 
 #[test]
+fn a_ping_request_lost_with_its_connection_is_sent_again() {
+    let (now, mut s, _srv) = setup();
+    let ping = functions::Ping { ping_id: 6 }.to_bytes();
+    s.push_request(3, ping.clone());
+    s.push_request(4, echo(4));
+    let first = flush(now, &mut s);
+    let old = ids_of(&first, &ping);
+    assert_eq!(old.len(), 1);
+    s.on_connection_lost();
+    s.on_connected();
+    let again = flush(now, &mut s);
+    let new = ids_of(&again, &ping);
+    assert_eq!(new.len(), 1, "the ping goes again at once");
+    assert_ne!(new, old, "under a new msg_id");
+    // The echo is asked about, not resent.
+    assert!(ids_of(&again, &echo(4)).is_empty());
+}
+
+#[test]
 fn future_salts_are_fetched_once_and_used_in_turn() {
     let (now, mut s, mut srv) = setup();
     s.salts_requested = false;

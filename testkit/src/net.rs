@@ -16,7 +16,7 @@
 //! // An abridged-transport client whose first packet is garbage: the server
 //! // does not answer it (at most a transport error comes back).
 //! let mut s = TcpStream::connect(server.addr()).unwrap();
-//! s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+//! s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
 //! s.write_all(&[0xef, 0x01, 1, 2, 3, 4]).unwrap();
 //! let mut buf = [0u8; 64];
 //! let n = s.read(&mut buf).unwrap_or(0);

@@ -46,4 +46,6 @@ scenario!(
     graceful_refresh_loses_nothing,
     session_file_is_reused_and_a_corrupt_one_refused,
     updates_and_pings_arrive,
+    pfs_runs_on_a_bound_temporary_key,
+    slow_update_readers_are_told_what_they_missed,
 );
