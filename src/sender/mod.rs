@@ -1063,6 +1063,11 @@ impl Sender {
                 }
                 Frame::Packet(packet) => {
                     if let Some(hs) = c.handshake.as_mut() {
+                        let packet = if padded {
+                            strip_plain_padding(packet)
+                        } else {
+                            packet
+                        };
                         match hs.handle_packet(now, packet) {
                             Ok(Some(done)) => {
                                 c.handshake = None;
@@ -1431,6 +1436,19 @@ impl Sender {
             }
         }
     }
+}
+
+/// A plain message from the padded intermediate transport without the
+/// transport's padding: its length field says where it ends. A packet whose
+/// field points past its end is left whole for the handshake to refuse.
+fn strip_plain_padding(packet: &mut [u8]) -> &mut [u8] {
+    let end = packet
+        .get(16..20)
+        .and_then(|l| usize::try_from(i32::from_le_bytes([l[0], l[1], l[2], l[3]])).ok())
+        .and_then(|len| len.checked_add(20))
+        .filter(|&end| end <= packet.len())
+        .unwrap_or(packet.len());
+    &mut packet[..end]
 }
 
 /// `invokeWithLayer(layer, initConnection(params, query))`.
