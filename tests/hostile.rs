@@ -339,3 +339,44 @@ fn a_key_is_created_over_padded_intermediate() {
         );
     }
 }
+
+/// A session on a restored key takes its clock from the first authentic
+/// server message, which restarts the msg_id sequence; a request sent then
+/// used to get the id of one still in flight and replace it (that one was
+/// never answered).
+#[test]
+fn a_clock_correction_never_reuses_an_id_in_flight() {
+    let now = t0();
+    let clock = Clock::new(now, Duration::from_secs(UNIX));
+    let config = SessionConfig {
+        time_synced: false,
+        ..SessionConfig::default()
+    };
+    let mut s = Session::new(config, key(2), 7, clock, 0, [4; 32]);
+    let srv = Server::for_session(&s);
+    for req in 0..3 {
+        s.push_request(req, echo(req as u8));
+    }
+    let mut ids: Vec<i64> = flush(now, &mut s).into_iter().map(|m| m.0).collect();
+    // The server's clock reads exactly ours: the corrected sequence starts
+    // where the first one did.
+    let ping = functions::Ping { ping_id: 1 }.to_bytes();
+    s.handle_packet(now, &mut srv.packet_with((UNIX as i64) << 32 | 1, 2, &ping))
+        .unwrap();
+    s.push_request(3, echo(3));
+    let sent = flush(now, &mut s);
+    let new_id = sent.iter().find(|m| m.1 == echo(3)).unwrap().0;
+    assert!(!ids.contains(&new_id), "msg_id {new_id:#x} given twice");
+    ids.push(new_id);
+    let mut srv = srv;
+    for id in ids {
+        s.handle_packet(now, &mut srv.packet(&rpc_result(id, &true.to_bytes())))
+            .unwrap();
+    }
+    let answered = events(&mut s)
+        .into_iter()
+        .filter(|e| matches!(e, SessionEvent::Result { .. }))
+        .count();
+    assert_eq!(answered, 4);
+    assert_eq!(s.in_flight(), 0);
+}

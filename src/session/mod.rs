@@ -493,7 +493,7 @@ impl Session {
         let (outer_id, outer_seq);
         if batch.len() == 1 {
             let q = batch.pop().expect("one message");
-            outer_id = self.msg_ids.next(now);
+            outer_id = self.next_msg_id(now);
             outer_seq = self.seq.next(q.content_related);
             out.extend_from_slice(&q.body);
             self.record(outer_id, None, q);
@@ -501,13 +501,13 @@ impl Session {
             let mut ids = Vec::with_capacity(batch.len());
             let mut inner = Vec::with_capacity(batch.len());
             for q in batch {
-                let id = self.msg_ids.next(now);
+                let id = self.next_msg_id(now);
                 let seq = self.seq.next(q.content_related);
                 ids.push(id);
                 inner.push((id, seq, q));
             }
             // The container's id comes after its messages'.
-            outer_id = self.msg_ids.next(now);
+            outer_id = self.next_msg_id(now);
             outer_seq = self.seq.next(false);
             out.append_with(|v| {
                 let mut w = ContainerWriter::begin(v);
@@ -528,6 +528,19 @@ impl Session {
         hdr[12..].copy_from_slice(&body_len.to_le_bytes());
         crypto::encrypt_message_in_place(&self.auth_key, Side::Client, out, &mut self.rng);
         true
+    }
+
+    /// A msg_id for a new message. After a clock correction the generator
+    /// may go back to ids still in flight; those are skipped, so that no
+    /// message takes the place of another one in `sent`.
+    fn next_msg_id(&mut self, now: Instant) -> i64 {
+        loop {
+            // Ids rise by at least 4 per call and few are tracked: this ends.
+            let id = self.msg_ids.next(now);
+            if !self.sent.contains_key(&id) && !self.containers.contains_key(&id) {
+                return id;
+            }
+        }
     }
 
     /// Remembers a sent message that expects an answer.
