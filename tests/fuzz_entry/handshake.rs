@@ -112,9 +112,11 @@ impl Server {
         self.new_nonce
     }
 
+    /// The temporary AES key and iv, from the nonces the client used.
     fn tmp_key(&mut self) -> Option<([u8; 32], [u8; 32])> {
         let new_nonce = self.new_nonce()?;
-        Some(tmp_aes_key_iv(&new_nonce, &self.server_nonce))
+        let server_nonce = self.req_dh.as_ref()?.server_nonce;
+        Some(tmp_aes_key_iv(&new_nonce, &server_nonce))
     }
 
     /// server_DH_params_ok around `inner` (server_DH_inner_data bytes).
@@ -249,7 +251,10 @@ impl Server {
         let inner = types::ClientDhInnerData::deserialize(&mut r).expect("client_DH_inner_data");
         crypto::check_dh_answer_hash(&decrypted, r.pos()).expect("the client hashes its answer");
         assert_eq!(inner.nonce, self.nonce);
-        assert_eq!(inner.server_nonce, self.server_nonce);
+        assert_eq!(
+            Some(inner.server_nonce),
+            self.req_dh.as_ref().map(|r| r.server_nonce)
+        );
         assert!(
             inner.retry_id == 0 || self.auxes.contains(&inner.retry_id),
             "retry_id {} is no earlier key's aux hash",
@@ -408,8 +413,8 @@ fn check_finished(srv: &Server, done: &mtsender::handshake::Finished, kind: KeyK
     if let Some(key) = &srv.expected_key {
         assert_eq!(&done.auth_key, key, "the client made another key");
     }
-    if let Some(new_nonce) = srv.new_nonce {
-        assert_eq!(done.first_salt, first_salt(&new_nonce, &srv.server_nonce));
+    if let (Some(new_nonce), Some(req)) = (srv.new_nonce, &srv.req_dh) {
+        assert_eq!(done.first_salt, first_salt(&new_nonce, &req.server_nonce));
     }
     if let (Some((_, _, server_time)), KeyKind::Temporary { expires_in }) = (srv.dh, kind) {
         assert_eq!(done.expires_at, Some(server_time + i64::from(expires_in)));

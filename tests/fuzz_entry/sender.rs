@@ -475,7 +475,9 @@ pub fn sender(data: &[u8]) {
         let opt = op >> 4;
         match op & 15 {
             0 => {
-                let body = c.chunk().to_vec();
+                // Requests are serialized TL: whole 4-byte words.
+                let body = c.chunk();
+                let body = body[..body.len() / 4 * 4].to_vec();
                 let dc = match opt & 3 {
                     0 => Dc::Home,
                     1 => Dc::Id(2),

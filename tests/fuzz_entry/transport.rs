@@ -185,7 +185,9 @@ fn check_reply(
                 4
             };
             assert!(packet.len() <= limit, "a long reply read as an error");
-            assert_eq!(code.to_le_bytes(), packet[..4], "wrong error code");
+            // A padded packet under 4 bytes reads on into its padding.
+            let n = packet.len().min(4);
+            assert_eq!(code.to_le_bytes()[..n], packet[..n], "wrong error code");
         }
         other => panic!("a reply of {} bytes decoded as {other:?}", packet.len()),
     }
