@@ -380,3 +380,37 @@ fn a_clock_correction_never_reuses_an_id_in_flight() {
     assert_eq!(answered, 4);
     assert_eq!(s.in_flight(), 0);
 }
+
+// ---------------------------------------------------------------------------
+// The fake DC
+
+/// Acks due for a session whose connection closed used to keep their
+/// deadline: `poll_timeout` then named the same past instant forever and a
+/// server loop woken by it spun.
+#[test]
+fn fake_dc_acks_on_a_closed_connection_leave_no_past_deadline() {
+    use mtsender_testkit::client::TestClient;
+    let now = t0();
+    let unix = Duration::from_secs(UNIX);
+    let mut dc = FakeDc::new(FakeDcConfig::new(2), now, unix);
+    let mut client = TestClient::simple(&mut dc, Clock::new(now, unix), now, 1);
+    // The session's first message gets new_session_created at once; the
+    // next one, content-related and never answered, only an ack later.
+    client.echo(&mut dc, now, b"first");
+    let _ = client.recv(&mut dc);
+    let wait = functions::HttpWait {
+        max_delay: 0,
+        wait_after: 0,
+        max_wait: 0,
+    }
+    .to_bytes();
+    client.send(&mut dc, now, &wait, true);
+    let _ = client.recv(&mut dc);
+    let deadline = dc.poll_timeout().expect("an ack is due");
+    dc.close(now, client.link.conn);
+    dc.handle_timeout(deadline);
+    assert!(
+        dc.poll_timeout().is_none_or(|t| t > deadline),
+        "the same deadline again after it was handled"
+    );
+}

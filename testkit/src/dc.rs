@@ -1505,8 +1505,10 @@ impl FakeDc {
         };
         if !live {
             // Kept messages wait for the next connection; the rest is moot.
+            // So do the acks: their deadline is set again once they can go.
             s.outbox.clear();
             s.resend_unacked = true;
+            s.ack_deadline = None;
             return;
         }
         let mut msgs: Vec<Outgoing> = Vec::new();
