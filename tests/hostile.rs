@@ -164,6 +164,211 @@ fn service_answers_naming_a_request_leave_it_in_flight() {
     }
 }
 
+/// An older server message that arrives after a newer one is still
+/// accepted while it is inside the replay window; the same message again
+/// is a duplicate and has no effect.
+#[test]
+fn reordered_packets_are_accepted_and_replays_dropped() {
+    use mtsender::session::{InboundError, MsgIdError};
+    let (now, mut s, mut srv) = session();
+    s.push_request(1, echo(1));
+    s.push_request(2, echo(2));
+    let sent = flush(now, &mut s);
+    let id = |body: Vec<u8>| sent.iter().find(|m| m.1 == body).unwrap().0;
+    let (older, newer) = (srv.msg_id(), srv.msg_id());
+    let first = srv.packet_with(older, 1, &rpc_result(id(echo(1)), &true.to_bytes()));
+    let second = srv.packet_with(newer, 1, &rpc_result(id(echo(2)), &true.to_bytes()));
+    s.handle_packet(now, &mut second.clone()).unwrap();
+    s.handle_packet(now, &mut first.clone()).unwrap();
+    assert_eq!(events(&mut s).len(), 2, "both answers count");
+    assert_eq!(s.in_flight(), 0);
+    for replay in [first, second] {
+        assert_eq!(
+            s.handle_packet(now, &mut replay.clone()),
+            Err(InboundError::MsgId(MsgIdError::Duplicate))
+        );
+    }
+    assert!(events(&mut s).is_empty(), "a replay had an effect");
+}
+
+/// A container of 1024 messages (the most MTProto allows) is taken whole;
+/// one of 1025 is dropped whole, before any of its messages has an effect.
+#[test]
+fn containers_of_1024_and_1025_messages() {
+    use mtsender::tl::message::ContainerWriter;
+    let (now, mut s, mut srv) = session();
+    s.push_request(1, echo(1));
+    let req = flush(now, &mut s)[0].0;
+    let container = |srv: &mut Server, n: usize| {
+        let mut body = Vec::new();
+        let mut w = ContainerWriter::begin(&mut body);
+        // The answer first: it must not count when the container is refused.
+        w.push(
+            &mut body,
+            srv.msg_id(),
+            1,
+            &rpc_result(req, &true.to_bytes()),
+        );
+        for i in 1..n {
+            w.push(&mut body, srv.msg_id(), 1, &(i as u32).to_le_bytes());
+        }
+        w.finish(&mut body);
+        let id = srv.msg_id();
+        srv.packet_with(id, 0, &body)
+    };
+    let mut too_many = container(&mut srv, 1025);
+    assert!(s.handle_packet(now, &mut too_many).is_err());
+    assert!(events(&mut s).is_empty());
+    assert_eq!(s.in_flight(), 1);
+
+    let mut most = container(&mut srv, 1024);
+    s.handle_packet(now, &mut most).unwrap();
+    let evs = events(&mut s);
+    assert_eq!(evs.len(), 1024, "one answer and 1023 updates");
+    assert!(matches!(evs[0], SessionEvent::Result { req: 1, .. }));
+    assert_eq!(s.in_flight(), 0);
+}
+
+/// A container inside a container is refused whole: the answer next to it
+/// does not count.
+#[test]
+fn a_nested_container_is_dropped_whole() {
+    use mtsender::tl::message::ContainerWriter;
+    let (now, mut s, mut srv, id) = one_request();
+    let mut inner = Vec::new();
+    let w = ContainerWriter::begin(&mut inner);
+    w.finish(&mut inner);
+    let mut body = Vec::new();
+    let mut w = ContainerWriter::begin(&mut body);
+    w.push(
+        &mut body,
+        srv.msg_id(),
+        1,
+        &rpc_result(id, &true.to_bytes()),
+    );
+    w.push(&mut body, srv.msg_id(), 0, &inner);
+    w.finish(&mut body);
+    let outer = srv.msg_id();
+    let mut p = srv.packet_with(outer, 0, &body);
+    assert!(s.handle_packet(now, &mut p).is_err());
+    assert!(events(&mut s).is_empty());
+    assert_eq!(s.in_flight(), 1);
+}
+
+/// An answer that inflates past the session's cap is not delivered: the
+/// request stays in flight and the session asks for the answer again.
+#[test]
+fn a_gzip_bomb_answer_is_asked_for_again() {
+    use mtsender::tl::message::write_gzip_packed;
+    let now = t0();
+    let clock = Clock::new(now, Duration::from_secs(UNIX));
+    let config = SessionConfig {
+        inflate_cap: 1 << 16,
+        ..SessionConfig::default()
+    };
+    let mut s = Session::new(config, key(3), 7, clock, 0, [5; 32]);
+    let mut srv = Server::for_session(&s);
+    s.push_request(1, echo(1));
+    let id = flush(now, &mut s)[0].0;
+    let mut bomb = Vec::new();
+    write_gzip_packed(&mut bomb, &vec![0u8; (1 << 16) + 1]);
+    s.handle_packet(now, &mut srv.packet(&rpc_result(id, &bomb)))
+        .unwrap();
+    assert!(events(&mut s).is_empty());
+    assert_eq!(s.in_flight(), 1);
+    let again = types::MsgResendAnsReq { msg_ids: vec![id] }.to_bytes();
+    assert!(
+        flush(now, &mut s).iter().any(|m| m.1 == again),
+        "no msg_resend_ans_req for the request"
+    );
+    // Exactly at the cap it is an answer.
+    let mut fits = Vec::new();
+    write_gzip_packed(&mut fits, &vec![0u8; 1 << 16]);
+    s.handle_packet(now, &mut srv.packet(&rpc_result(id, &fits)))
+        .unwrap();
+    assert!(matches!(
+        events(&mut s)[..],
+        [SessionEvent::Result { req: 1, result: Ok(ref b), .. }] if b.len() == 1 << 16
+    ));
+}
+
+// ---------------------------------------------------------------------------
+// TL and transport boundaries
+
+/// The longest TL `bytes` (2^24 - 1, the most a 3-byte length says) goes
+/// through; its prefix with one byte missing is an error, not a wait or an
+/// allocation.
+#[test]
+fn tl_bytes_of_the_largest_length() {
+    use mtsender::tl::{write_bytes, Reader};
+    let max = (1 << 24) - 1;
+    let data = vec![0x5a; max];
+    let mut out = Vec::new();
+    write_bytes(&mut out, &data);
+    assert_eq!(out[..4], [254, 0xff, 0xff, 0xff]);
+    assert_eq!(out.len(), 4 + max + 1);
+    assert_eq!(Reader::new(&out).read_bytes().unwrap().len(), max);
+    assert!(Reader::new(&out[..4 + max - 1]).read_bytes().is_err());
+}
+
+/// Every decoder takes a frame of exactly its cap and refuses one just
+/// over it (the next length the envelope can say), before buffering it.
+#[test]
+fn frame_caps_are_exact_on_both_ends() {
+    use mtsender::transport::{ClientCodec, Error, Frame, ServerDecoder, TransportKind::*};
+    let max = 1000;
+    for kind in [Abridged, Intermediate, PaddedIntermediate, Full] {
+        let over = if kind == PaddedIntermediate {
+            1001
+        } else {
+            1004
+        };
+        // What a client sends, and what a server sends (the same envelopes).
+        let frame = |len: usize, seq: u32| -> Vec<u8> {
+            let body = vec![0x11; len];
+            let mut v = match kind {
+                Abridged => vec![0x7f, (len / 4) as u8, ((len / 4) >> 8) as u8, 0],
+                Full => [(len as u32 + 12).to_le_bytes(), seq.to_le_bytes()].concat(),
+                _ => (len as u32).to_le_bytes().to_vec(),
+            };
+            v.extend_from_slice(&body);
+            if kind == Full {
+                let crc = crc32fast::hash(&v);
+                v.extend_from_slice(&crc.to_le_bytes());
+            }
+            v
+        };
+        let tag: &[u8] = match kind {
+            Abridged => &[0xef],
+            Intermediate => &[0xee; 4],
+            PaddedIntermediate => &[0xdd; 4],
+            Full => &[],
+        };
+
+        let mut c = ClientCodec::new(kind).with_max_frame_len(max);
+        c.feed(&frame(max, 0));
+        assert!(matches!(c.next_frame(), Some(Ok(Frame::Packet(p))) if p.len() == max));
+        c.feed(&frame(over, 1)[..8]);
+        assert_eq!(
+            c.next_frame(),
+            Some(Err(Error::FrameTooLong { len: over, max })),
+            "{kind:?}"
+        );
+        assert_eq!(c.buffered(), 0);
+
+        let mut d = ServerDecoder::new().with_max_frame_len(max);
+        d.feed(&[tag, &frame(max, 0)].concat());
+        assert!(matches!(d.next_frame(), Some(Ok(Frame::Packet(p))) if p.len() == max));
+        d.feed(&frame(over, 1)[..8]);
+        assert_eq!(
+            d.next_frame(),
+            Some(Err(Error::FrameTooLong { len: over, max })),
+            "{kind:?}"
+        );
+        assert_eq!(d.buffered(), 0);
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Sender against the fake DC
 
@@ -413,4 +618,163 @@ fn fake_dc_acks_on_a_closed_connection_leave_no_past_deadline() {
         dc.poll_timeout().is_none_or(|t| t > deadline),
         "the same deadline again after it was handled"
     );
+}
+
+impl Sim {
+    /// A plain intermediate sender with a key from the fake DC, and one
+    /// answered request behind it.
+    fn ready() -> Self {
+        let mut sim = Sim::new(sender_config(TransportKind::Intermediate, false));
+        let id = sim.invoke(echo(1));
+        sim.advance(sim.now + Duration::from_millis(10));
+        assert_eq!(sim.response(id), Some(&Ok(echo(1))));
+        sim
+    }
+
+    /// The sender's open connection.
+    fn conn(&self) -> ConnId {
+        self.links.last().expect("a connection").0
+    }
+
+    /// Bytes from "the server" that the fake DC did not send.
+    fn inject(&mut self, bytes: &[u8]) {
+        let (conn, now) = (self.conn(), self.now);
+        self.sender
+            .handle_input(Input::Received { conn, bytes, now });
+        self.pump();
+    }
+
+    /// Writes what the sender has to the DC, and loses the DC's replies
+    /// (they stay queued for a connection that is about to go).
+    fn send_only(&mut self) {
+        while let Some(out) = self.sender.poll_output() {
+            if let Output::Transmit { conn, bytes } = out {
+                let d = self.dc_conn(conn).expect("an open connection");
+                self.dc.receive(self.now, d, &bytes);
+            }
+        }
+    }
+
+    fn count(&self, f: impl Fn(&Result<Vec<u8>, InvocationError>) -> bool) -> usize {
+        self.responses.iter().filter(|r| f(&r.1)).count()
+    }
+}
+
+/// An intermediate-transport frame.
+fn intermediate(payload: &[u8]) -> Vec<u8> {
+    [&(payload.len() as u32).to_le_bytes()[..], payload].concat()
+}
+
+/// -404: the server does not know the key. The sender forgets it, drops
+/// the connection, creates a new key on the next one, and the request it
+/// held goes out again on the new session and is answered once.
+#[test]
+fn transport_error_404_forgets_the_key_and_resends_on_a_new_one() {
+    let mut sim = Sim::ready();
+    let before = sim.disconnects;
+    // The request is queued in the session but not yet written.
+    let id = sim.sender.invoke(sim.now, Request::new(echo(2)));
+    sim.inject(&intermediate(&(-404i32).to_le_bytes()));
+    assert_eq!(sim.disconnects, before + 1, "the connection was kept");
+    assert_eq!(sim.response(id), None, "-404 failed the request");
+    sim.advance(sim.now + Duration::from_secs(2));
+    assert_eq!(sim.sender.stats().handshakes, 2, "no new key");
+    assert_eq!(sim.dc.auth_key_count(), 2);
+    assert_eq!(sim.response(id), Some(&Ok(echo(2))));
+    assert_eq!(sim.count(|_| true), 2);
+}
+
+/// -444: invalid DC. Every request of that DC fails with the transport
+/// error; the connection is dropped.
+#[test]
+fn transport_error_444_fails_the_dcs_requests() {
+    let mut sim = Sim::ready();
+    let a = sim.sender.invoke(sim.now, Request::new(echo(2)));
+    let b = sim.sender.invoke(sim.now, Request::new(echo(3)));
+    let before = sim.disconnects;
+    sim.inject(&intermediate(&(-444i32).to_le_bytes()));
+    let want = Err(InvocationError::Transport { dc: 2, code: -444 });
+    assert_eq!(sim.response(a), Some(&want));
+    assert_eq!(sim.response(b), Some(&want));
+    assert_eq!(sim.disconnects, before + 1);
+    assert_eq!(sim.sender.pending(), 0);
+}
+
+/// -429: too many connections. The connection is dropped and restarted
+/// with the same key; the request written before it is answered once,
+/// after the restart, and ran once.
+#[test]
+fn transport_error_429_reconnects_with_the_same_key() {
+    let mut sim = Sim::ready();
+    let connects = sim.connects;
+    let id = sim.sender.invoke(sim.now, Request::new(echo(2)));
+    sim.send_only();
+    sim.inject(&intermediate(&(-429i32).to_le_bytes()));
+    assert_eq!(sim.response(id), None);
+    sim.advance(sim.now + Duration::from_secs(2));
+    assert_eq!(sim.connects, connects + 1);
+    assert_eq!(sim.sender.stats().handshakes, 1, "the key was dropped");
+    assert_eq!(sim.response(id), Some(&Ok(echo(2))));
+    assert_eq!(sim.dc.execution_count(&echo(2)), 1);
+}
+
+/// Encrypted frames under a key the sender does not have are dropped and
+/// counted; the connection and the requests carry on.
+#[test]
+fn frames_for_an_unknown_auth_key_id_are_dropped() {
+    let mut sim = Sim::ready();
+    let (disconnects, dropped) = (sim.disconnects, sim.sender.stats().dropped_packets);
+    let mut buf = FrameBuf::new();
+    buf.extend_from_slice(&[0; 48]);
+    encrypt_message_with_padding(&key(9), Side::Server, &mut buf, &[0; 16]);
+    sim.inject(&intermediate(buf.as_slice()));
+    assert_eq!(sim.sender.stats().dropped_packets, dropped + 1);
+    assert_eq!(sim.disconnects, disconnects);
+    let id = sim.invoke(echo(2));
+    assert_eq!(sim.response(id), Some(&Ok(echo(2))));
+}
+
+/// A frame of the server's, delivered twice: the second is dropped as a
+/// replay and the request has one response.
+#[test]
+fn a_replayed_server_frame_has_no_effect() {
+    let mut sim = Sim::ready();
+    let id = sim.sender.invoke(sim.now, Request::new(echo(2)));
+    // Take the sender's bytes to the DC by hand and keep its answer.
+    let mut answer = Vec::new();
+    while let Some(out) = sim.sender.poll_output() {
+        if let Output::Transmit { conn, bytes } = out {
+            let d = sim.dc_conn(conn).unwrap();
+            sim.dc.receive(sim.now, d, &bytes);
+        }
+    }
+    while let Some(out) = sim.dc.poll_output() {
+        if let DcOutput::Transmit { bytes, .. } = out {
+            answer.extend_from_slice(&bytes);
+        }
+    }
+    sim.inject(&answer);
+    assert_eq!(sim.response(id), Some(&Ok(echo(2))));
+    let dropped = sim.sender.stats().dropped_packets;
+    sim.inject(&answer);
+    assert!(sim.sender.stats().dropped_packets > dropped);
+    assert_eq!(sim.count(|r| r == &Ok(echo(2))), 1);
+}
+
+/// A frame header past the cap fails the connection at once; the request
+/// written on it is answered after the restart, exactly once, and ran once.
+#[test]
+fn an_oversized_frame_drops_the_connection_and_the_request_survives() {
+    let mut sim = Sim::ready();
+    let id = sim.sender.invoke(sim.now, Request::new(echo(3)));
+    sim.send_only();
+    let disconnects = sim.disconnects;
+    // A header announcing 1 GiB, in place of the answer.
+    sim.inject(&(1u32 << 30).to_le_bytes());
+    assert_eq!(sim.disconnects, disconnects + 1);
+    assert_eq!(sim.response(id), None);
+    sim.advance(sim.now + Duration::from_secs(2));
+    assert_eq!(sim.response(id), Some(&Ok(echo(3))));
+    assert_eq!(sim.count(|r| r == &Ok(echo(3))), 1);
+    assert_eq!(sim.dc.execution_count(&echo(3)), 1);
 }
