@@ -30,6 +30,8 @@
 mod auth_key;
 mod ctr;
 mod dh;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 mod ige;
 mod message;
 mod num;

@@ -402,7 +402,14 @@ impl Session {
     }
 
     fn on_future_salts(&mut self, now: Instant, f: types::FutureSalts) {
-        if self.take_sent(f.req_msg_id).is_some() {
+        // Only a get_future_salts is answered by this: the id of any other
+        // message must not take that message out of the session.
+        if self
+            .sent
+            .get(&f.req_msg_id)
+            .is_some_and(|s| s.kind == Kind::FutureSalts)
+        {
+            self.take_sent(f.req_msg_id);
             self.salts_requested = false;
         }
         self.store_salts(f);
@@ -443,10 +450,16 @@ impl Session {
     }
 
     fn on_state_info(&mut self, i: types::MsgsStateInfo) {
-        let Some(s) = self.take_sent(i.req_msg_id) else {
+        // As for future_salts: only a msgs_state_req is answered by this.
+        let is_state_req = |s: &Sent| matches!(s.kind, Kind::StateReq(_));
+        if !self.sent.get(&i.req_msg_id).is_some_and(is_state_req) {
             return;
-        };
-        if let Kind::StateReq(asked) = s.kind {
+        }
+        if let Some(Sent {
+            kind: Kind::StateReq(asked),
+            ..
+        }) = self.take_sent(i.req_msg_id)
+        {
             self.apply_states(&asked, &i.info);
         }
     }

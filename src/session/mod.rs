@@ -603,7 +603,7 @@ impl Session {
         let (outer_id, outer_seq);
         if batch.len() == 1 {
             let mut q = batch.pop().expect("one message");
-            outer_id = self.msg_ids.next(now);
+            outer_id = self.next_msg_id(now);
             outer_seq = self.seq.next(q.content_related);
             if let Kind::Bind(_, p) = &q.kind {
                 let p = p.clone();
@@ -614,7 +614,7 @@ impl Session {
         } else {
             let mut inner = Vec::with_capacity(batch.len());
             for mut q in batch {
-                let id = self.msg_ids.next(now);
+                let id = self.next_msg_id(now);
                 let seq = self.seq.next(q.content_related);
                 if let Kind::Bind(_, p) = &q.kind {
                     let p = p.clone();
@@ -623,7 +623,7 @@ impl Session {
                 inner.push((id, seq, q));
             }
             // The container's id comes after its messages'.
-            outer_id = self.msg_ids.next(now);
+            outer_id = self.next_msg_id(now);
             outer_seq = self.seq.next(false);
             out.append_with(|v| {
                 let mut w = ContainerWriter::begin(v);
@@ -653,6 +653,19 @@ impl Session {
         hdr[12..].copy_from_slice(&body_len.to_le_bytes());
         crypto::encrypt_message_in_place(&self.auth_key, Side::Client, out, &mut self.rng);
         true
+    }
+
+    /// A msg_id for a new message. After a clock correction the generator
+    /// may go back to ids still in flight; those are skipped, so that no
+    /// message takes the place of another one in `sent`.
+    fn next_msg_id(&mut self, now: Instant) -> i64 {
+        loop {
+            // Ids rise by at least 4 per call and few are tracked: this ends.
+            let id = self.msg_ids.next(now);
+            if !self.sent.contains_key(&id) && !self.containers.contains_key(&id) {
+                return id;
+            }
+        }
     }
 
     /// Remembers a sent message that expects an answer.

@@ -1560,8 +1560,8 @@ impl FakeDc {
             return;
         };
         if !live {
-            // Kept messages and pending acks wait for the next connection;
-            // the rest is moot. No timer: nothing can go out until then.
+            // Kept messages wait for the next connection; the rest is moot.
+            // So do the acks: their deadline is set again once they can go.
             s.outbox.clear();
             s.resend_unacked = true;
             s.ack_deadline = None;
