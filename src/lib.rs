@@ -143,6 +143,9 @@ pub mod session;
 pub mod tl;
 pub mod transport;
 
+#[cfg(test)]
+mod test_util;
+
 pub use error::{InvocationError, RpcError};
 pub use policy::{
     AutoSleep, CircuitBreaker, ConnectionRestartPolicy, ExponentialBackoff, FixedInterval,

@@ -2,11 +2,7 @@ use super::*;
 use crate::tl::types::ResPq;
 use crate::tl::Identifiable;
 
-fn t0() -> Instant {
-    // Tests need some anchor; the code under test only ever sees it as input.
-    #[allow(clippy::disallowed_methods)]
-    Instant::now()
-}
+use crate::test_util::t0;
 
 fn test_key() -> RsaPublicKey {
     RsaPublicKey::from_pem(include_str!("../../tests/vectors/test_rsa_2048.pub.pem")).unwrap()

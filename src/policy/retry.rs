@@ -299,11 +299,7 @@ mod tests {
     use super::*;
     use crate::error::RpcError;
 
-    fn t0() -> Instant {
-        // Tests need some anchor; the code under test only ever sees it as input.
-        #[allow(clippy::disallowed_methods)]
-        Instant::now()
-    }
+    use crate::test_util::t0;
 
     fn ctx(n: u32, error: InvocationError, now: Instant, random: u64) -> RetryContext {
         RetryContext::new(

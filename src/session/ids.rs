@@ -313,9 +313,7 @@ mod tests {
     use super::*;
 
     fn clock() -> (Instant, Clock) {
-        // Tests need some anchor; the code under test only ever sees it as input.
-        #[allow(clippy::disallowed_methods)]
-        let t0 = Instant::now();
+        let t0 = crate::test_util::t0();
         (t0, Clock::new(t0, Duration::from_secs(1_700_000_000)))
     }
 

@@ -13,11 +13,7 @@ const UNIX: i64 = 1_700_000_000;
 /// A message the session sent: `(msg_id, seqno, body)`.
 type SentMsg = (i64, i32, Vec<u8>);
 
-fn t0() -> Instant {
-    // Tests need some anchor; the code under test only ever sees it as input.
-    #[allow(clippy::disallowed_methods)]
-    Instant::now()
-}
+use crate::test_util::t0;
 
 /// The server side, reduced to what these tests need: encrypting packets
 /// for the session and reading what it sent.
