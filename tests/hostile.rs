@@ -164,6 +164,37 @@ fn service_answers_naming_a_request_leave_it_in_flight() {
     }
 }
 
+/// The first authentic message of a restored session sets its clock from
+/// the message's msg_id, whatever it says: one at the very top of the i64
+/// range used to make the next client msg_id overflow (a panic).
+#[test]
+fn a_server_msg_id_at_the_top_of_the_range_sets_a_clock_that_still_works() {
+    let now = t0();
+    let clock = Clock::new(now, Duration::from_secs(UNIX));
+    for server_msg_id in [i64::MAX, i64::MAX - 2, -1, 1] {
+        let config = SessionConfig {
+            time_synced: false,
+            ..SessionConfig::default()
+        };
+        let mut s = Session::new(config, key(4), 7, clock, 0, [6; 32]);
+        let srv = Server::for_session(&s);
+        let ping = functions::Ping { ping_id: 1 }.to_bytes();
+        let _ = s.handle_packet(now, &mut srv.packet_with(server_msg_id, 2, &ping));
+        let mut last = None;
+        for req in 0..3 {
+            s.push_request(req, echo(req as u8));
+            let id = flush(now, &mut s)
+                .into_iter()
+                .find(|m| m.1 == echo(req as u8))
+                .unwrap()
+                .0;
+            assert_eq!(id % 4, 0);
+            assert!(last.is_none_or(|l| id > l), "ids went back");
+            last = Some(id);
+        }
+    }
+}
+
 /// An older server message that arrives after a newer one is still
 /// accepted while it is inside the replay window; the same message again
 /// is a duplicate and has no effect.
