@@ -809,3 +809,109 @@ fn an_oversized_frame_drops_the_connection_and_the_request_survives() {
     assert_eq!(sim.count(|r| r == &Ok(echo(3))), 1);
     assert_eq!(sim.dc.execution_count(&echo(3)), 1);
 }
+
+/// A graceful refresh opens a second connection; if the first one drops
+/// meanwhile, the restart opens a third. The refresh's connection used to
+/// stay open and, once connected, take over from the restart's, which was
+/// still connecting: the sender then wrote to a connection the network had
+/// not opened. The refresh is now abandoned with the connection it was to
+/// replace.
+#[test]
+fn a_refresh_is_abandoned_when_the_connection_it_replaces_drops() {
+    use mtsender::sender::persist::{DcAuth, SessionData};
+    use mtsender::CloseReason;
+    let now = t0();
+    let mut config = sender_config(TransportKind::Intermediate, false);
+    config.refresh_every = Some(Duration::from_secs(120));
+    let data = SessionData {
+        home_dc: 2,
+        dcs: vec![DcAuth {
+            dc: 2,
+            auth_key: key(5),
+            salt: 0,
+            time_offset: 0,
+        }],
+    };
+    let mut sender = Sender::with_session(config, data, now, Duration::from_secs(UNIX), [7; 32]);
+    let mut connected = std::collections::BTreeSet::new();
+    let drain = |sender: &mut Sender, connected: &std::collections::BTreeSet<ConnId>| {
+        let mut out = Vec::new();
+        while let Some(o) = sender.poll_output() {
+            if let Output::Transmit { conn, .. } = &o {
+                assert!(
+                    connected.contains(conn),
+                    "a write to {conn:?} before it opened"
+                );
+            }
+            out.push(o);
+        }
+        out
+    };
+    sender.invoke(now, Request::new(echo(1)));
+    drain(&mut sender, &connected);
+    connected.insert(ConnId(0));
+    sender.handle_input(Input::Connected {
+        conn: ConnId(0),
+        now,
+    });
+    drain(&mut sender, &connected);
+
+    // The refresh opens connection 1.
+    let t = now + Duration::from_secs(120);
+    sender.handle_input(Input::Timeout(t));
+    let out = drain(&mut sender, &connected);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Connect {
+            conn: ConnId(1),
+            ..
+        }
+    )));
+    // Connection 0 drops: the refresh goes with it.
+    let reason = CloseReason::Lost("reset".into());
+    sender.handle_input(Input::Closed {
+        conn: ConnId(0),
+        reason,
+        now: t,
+    });
+    let out = drain(&mut sender, &connected);
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Disconnect { conn: ConnId(1) })),
+        "the refresh's connection is left open"
+    );
+    // The restart opens connection 2.
+    let t = t + Duration::from_secs(1);
+    sender.handle_input(Input::Timeout(t));
+    let out = drain(&mut sender, &connected);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Connect {
+            conn: ConnId(2),
+            ..
+        }
+    )));
+    // A late "connected" for the abandoned one changes nothing; the
+    // restart's connection, once open, carries the session.
+    connected.insert(ConnId(1));
+    sender.handle_input(Input::Connected {
+        conn: ConnId(1),
+        now: t,
+    });
+    assert!(drain(&mut sender, &connected)
+        .iter()
+        .all(|o| matches!(o, Output::SleepUntil(_))));
+    connected.insert(ConnId(2));
+    sender.handle_input(Input::Connected {
+        conn: ConnId(2),
+        now: t,
+    });
+    let out = drain(&mut sender, &connected);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Transmit {
+            conn: ConnId(2),
+            ..
+        }
+    )));
+}
