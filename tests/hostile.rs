@@ -164,6 +164,37 @@ fn service_answers_naming_a_request_leave_it_in_flight() {
     }
 }
 
+/// The first authentic message of a restored session sets its clock from
+/// the message's msg_id, whatever it says: one at the very top of the i64
+/// range used to make the next client msg_id overflow (a panic).
+#[test]
+fn a_server_msg_id_at_the_top_of_the_range_sets_a_clock_that_still_works() {
+    let now = t0();
+    let clock = Clock::new(now, Duration::from_secs(UNIX));
+    for server_msg_id in [i64::MAX, i64::MAX - 2, -1, 1] {
+        let config = SessionConfig {
+            time_synced: false,
+            ..SessionConfig::default()
+        };
+        let mut s = Session::new(config, key(4), 7, clock, 0, [6; 32]);
+        let srv = Server::for_session(&s);
+        let ping = functions::Ping { ping_id: 1 }.to_bytes();
+        let _ = s.handle_packet(now, &mut srv.packet_with(server_msg_id, 2, &ping));
+        let mut last = None;
+        for req in 0..3 {
+            s.push_request(req, echo(req as u8));
+            let id = flush(now, &mut s)
+                .into_iter()
+                .find(|m| m.1 == echo(req as u8))
+                .unwrap()
+                .0;
+            assert_eq!(id % 4, 0);
+            assert!(last.is_none_or(|l| id > l), "ids went back");
+            last = Some(id);
+        }
+    }
+}
+
 /// An older server message that arrives after a newer one is still
 /// accepted while it is inside the replay window; the same message again
 /// is a duplicate and has no effect.
@@ -777,4 +808,110 @@ fn an_oversized_frame_drops_the_connection_and_the_request_survives() {
     assert_eq!(sim.response(id), Some(&Ok(echo(3))));
     assert_eq!(sim.count(|r| r == &Ok(echo(3))), 1);
     assert_eq!(sim.dc.execution_count(&echo(3)), 1);
+}
+
+/// A graceful refresh opens a second connection; if the first one drops
+/// meanwhile, the restart opens a third. The refresh's connection used to
+/// stay open and, once connected, take over from the restart's, which was
+/// still connecting: the sender then wrote to a connection the network had
+/// not opened. The refresh is now abandoned with the connection it was to
+/// replace.
+#[test]
+fn a_refresh_is_abandoned_when_the_connection_it_replaces_drops() {
+    use mtsender::sender::persist::{DcAuth, SessionData};
+    use mtsender::CloseReason;
+    let now = t0();
+    let mut config = sender_config(TransportKind::Intermediate, false);
+    config.refresh_every = Some(Duration::from_secs(120));
+    let data = SessionData {
+        home_dc: 2,
+        dcs: vec![DcAuth {
+            dc: 2,
+            auth_key: key(5),
+            salt: 0,
+            time_offset: 0,
+        }],
+    };
+    let mut sender = Sender::with_session(config, data, now, Duration::from_secs(UNIX), [7; 32]);
+    let mut connected = std::collections::BTreeSet::new();
+    let drain = |sender: &mut Sender, connected: &std::collections::BTreeSet<ConnId>| {
+        let mut out = Vec::new();
+        while let Some(o) = sender.poll_output() {
+            if let Output::Transmit { conn, .. } = &o {
+                assert!(
+                    connected.contains(conn),
+                    "a write to {conn:?} before it opened"
+                );
+            }
+            out.push(o);
+        }
+        out
+    };
+    sender.invoke(now, Request::new(echo(1)));
+    drain(&mut sender, &connected);
+    connected.insert(ConnId(0));
+    sender.handle_input(Input::Connected {
+        conn: ConnId(0),
+        now,
+    });
+    drain(&mut sender, &connected);
+
+    // The refresh opens connection 1.
+    let t = now + Duration::from_secs(120);
+    sender.handle_input(Input::Timeout(t));
+    let out = drain(&mut sender, &connected);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Connect {
+            conn: ConnId(1),
+            ..
+        }
+    )));
+    // Connection 0 drops: the refresh goes with it.
+    let reason = CloseReason::Lost("reset".into());
+    sender.handle_input(Input::Closed {
+        conn: ConnId(0),
+        reason,
+        now: t,
+    });
+    let out = drain(&mut sender, &connected);
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Disconnect { conn: ConnId(1) })),
+        "the refresh's connection is left open"
+    );
+    // The restart opens connection 2.
+    let t = t + Duration::from_secs(1);
+    sender.handle_input(Input::Timeout(t));
+    let out = drain(&mut sender, &connected);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Connect {
+            conn: ConnId(2),
+            ..
+        }
+    )));
+    // A late "connected" for the abandoned one changes nothing; the
+    // restart's connection, once open, carries the session.
+    connected.insert(ConnId(1));
+    sender.handle_input(Input::Connected {
+        conn: ConnId(1),
+        now: t,
+    });
+    assert!(drain(&mut sender, &connected)
+        .iter()
+        .all(|o| matches!(o, Output::SleepUntil(_))));
+    connected.insert(ConnId(2));
+    sender.handle_input(Input::Connected {
+        conn: ConnId(2),
+        now: t,
+    });
+    let out = drain(&mut sender, &connected);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Transmit {
+            conn: ConnId(2),
+            ..
+        }
+    )));
 }

@@ -1419,8 +1419,16 @@ impl Sender {
         state.next_ping = None;
         state.pong_due = None;
         state.refresh_at = None;
+        // A refresh under way was to replace the connection just lost: the
+        // restart opens another one instead, so this one is closed (left
+        // open, it could later take the place of the restart's connection).
+        let abandoned = state.refreshing.take();
         if let Some(s) = &mut state.session {
             s.on_connection_lost();
+        }
+        if let Some(r) = abandoned {
+            self.conns.remove(&r);
+            self.outputs.push_back(Output::Disconnect { conn: r });
         }
         // Requests pushed into the session wait there; those never sent
         // stay queued too. Nothing fails on a drop unless the policy says so.

@@ -44,6 +44,9 @@ pub fn msg_id_secs(msg_id: i64) -> i64 {
     msg_id >> 32
 }
 
+/// The largest msg_id the clock gives: 2^40 below `i64::MAX`.
+const MAX_RAW_ID: i64 = i64::MAX - (1 << 40);
+
 /// Generates the client's msg_ids for one session.
 #[derive(Clone, Debug)]
 pub struct MsgIdGen {
@@ -74,13 +77,22 @@ impl MsgIdGen {
     }
 
     /// The msg_id the server's clock would give `now`, before monotonicity.
+    ///
+    /// A time outside what a msg_id can hold (only a correction from an
+    /// absurd server msg_id gives one) is clamped to its ends, and the top
+    /// end stays [`MAX_RAW_ID`], so that the `+ 4` steps after it cannot
+    /// overflow.
     fn raw(&self, now: Instant) -> i64 {
         let nanos = self.clock.unix_nanos_at(now) + self.offset_nanos;
-        let secs = nanos.div_euclid(1_000_000_000) as i64;
+        let secs = nanos
+            .div_euclid(1_000_000_000)
+            .clamp(0, i128::from(i64::MAX >> 32));
         let frac = nanos.rem_euclid(1_000_000_000) as u64;
         // The low 32 bits are the fraction of the second, scaled to 2^32.
-        let low = ((frac << 32) / 1_000_000_000) as i64;
-        ((secs << 32) | low) & !3
+        let low = i128::from((frac << 32) / 1_000_000_000);
+        let id = ((secs << 32) | low).min(i128::from(MAX_RAW_ID));
+        // Clamped to the i64 range just above.
+        id as i64 & !3
     }
 
     /// A new msg_id: about the server's time, divisible by 4, greater than
@@ -88,6 +100,8 @@ impl MsgIdGen {
     pub fn next(&mut self, now: Instant) -> i64 {
         let mut id = self.raw(now);
         if id <= self.last {
+            // `last` is at most MAX_RAW_ID plus 4 per id given since: 2^38
+            // ids without the clock moving before this could overflow.
             id = self.last + 4;
         }
         self.last = id;

@@ -95,11 +95,10 @@ impl Run {
         let _ = self.session.handle_packet(self.now, &mut packet);
     }
 
-    /// A request: serialized TL, so whole 4-byte words (the input is cut
-    /// to them).
+    /// A request from the input, made a plausible query (see
+    /// [`super::query`]).
     fn push(&mut self, body: &[u8]) {
-        let body = &body[..body.len() / 4 * 4];
-        self.session.push_request(self.pushed, body.to_vec());
+        self.session.push_request(self.pushed, super::query(body));
         self.pushed += 1;
     }
 }

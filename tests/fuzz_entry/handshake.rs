@@ -234,7 +234,10 @@ impl Server {
                 Some(self.res_pq(server_nonce, SAMPLE_PQ, true))
             }
             functions::ReqDhParams::CONSTRUCTOR_ID => {
-                self.dh_ok_valid(3, seed, server_time, None, None)
+                // A large exponent, so that g^a is in the safe range.
+                let mut a = seed;
+                a[0] |= 0x80;
+                self.dh_ok_valid(3, a, server_time, None, None)
             }
             functions::SetClientDhParams::CONSTRUCTOR_ID => self.dh_gen(0, false),
             _ => None,

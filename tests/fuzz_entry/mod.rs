@@ -119,3 +119,15 @@ pub fn fixed_key(tweak: u8) -> mtsender::crypto::AuthKey {
         (i as u8).wrapping_mul(167).wrapping_add(tweak) ^ 0x5c
     }))
 }
+
+/// A request body from input bytes. A caller's query is serialized TL:
+/// whole 4-byte words, and a method, never an MTProto container (which
+/// the server would read as one); the input is cut and, if need be,
+/// changed to fit.
+pub fn query(bytes: &[u8]) -> Vec<u8> {
+    let mut body = bytes[..bytes.len() / 4 * 4].to_vec();
+    if body.get(..4) == Some(&mtsender::tl::message::MSG_CONTAINER_ID.to_le_bytes()) {
+        body[0] ^= 1;
+    }
+    body
+}

@@ -475,9 +475,7 @@ pub fn sender(data: &[u8]) {
         let opt = op >> 4;
         match op & 15 {
             0 => {
-                // Requests are serialized TL: whole 4-byte words.
-                let body = c.chunk();
-                let body = body[..body.len() / 4 * 4].to_vec();
+                let body = super::query(c.chunk());
                 let dc = match opt & 3 {
                     0 => Dc::Home,
                     1 => Dc::Id(2),
