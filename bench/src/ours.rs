@@ -1,5 +1,6 @@
 //! mtsender's side of scenarios 1–3, on the real path: `Session`
-//! (push_request → poll_packet into a reused `FrameBuf`) and `ClientCodec`.
+//! (push_request → poll_packets into reused `FrameBuf`s, as the sender
+//! flushes) and `ClientCodec`.
 
 use crate::measure::Stopwatch;
 use std::hint::black_box;
@@ -31,25 +32,38 @@ fn new_session(clocks: &Clocks) -> Session {
     )
 }
 
-/// Sends everything queued in `session`; returns the wire bytes and the
-/// framed packets when `keep` is set.
+/// Buffers for one flush, as many as the sender encrypts together.
+fn bufs() -> Vec<FrameBuf> {
+    (0..mtsender::crypto::PARALLEL_MESSAGES)
+        .map(|_| FrameBuf::new())
+        .collect()
+}
+
+/// Sends everything queued in `session` the way the sender flushes
+/// (`poll_packets`, then framing); returns the wire bytes and the framed
+/// packets when `keep` is set.
 fn drain(
     session: &mut Session,
     now: Instant,
-    buf: &mut FrameBuf,
+    bufs: &mut [FrameBuf],
     codec: &mut ClientCodec,
     rng: &mut ChaCha20Rng,
     mut keep: Option<&mut Vec<Vec<u8>>>,
 ) -> usize {
     let mut total = 0;
-    while session.poll_packet(now, buf) {
-        if let Some(k) = keep.as_deref_mut() {
-            k.push(buf.as_slice().to_vec());
+    loop {
+        let n = session.poll_packets(now, bufs);
+        for buf in &mut bufs[..n] {
+            if let Some(k) = keep.as_deref_mut() {
+                k.push(buf.as_slice().to_vec());
+            }
+            codec.encode(buf, rng);
+            total += black_box(buf.as_slice()).len();
         }
-        codec.encode(buf, rng);
-        total += black_box(buf.as_slice()).len();
+        if n < bufs.len() {
+            return total;
+        }
     }
-    total
 }
 
 /// `encode_small`: requests → containers → encrypted → framed.
@@ -62,7 +76,7 @@ pub struct EncodeSmall {
     codec: ClientCodec,
     now: Instant,
     bodies: Vec<Vec<u8>>,
-    buf: FrameBuf,
+    bufs: Vec<FrameBuf>,
     rng: ChaCha20Rng,
     /// Wire bytes of the last run.
     pub wire_bytes: usize,
@@ -76,7 +90,7 @@ impl EncodeSmall {
             codec: ClientCodec::new(TransportKind::Intermediate),
             now: clocks.t0,
             bodies: (0..count).map(|i| common::small_body(i as u8)).collect(),
-            buf: FrameBuf::new(),
+            bufs: bufs(),
             rng: common::rng(1),
             wire_bytes: 0,
         }
@@ -94,7 +108,7 @@ impl EncodeSmall {
         let total = drain(
             session,
             self.now,
-            &mut self.buf,
+            &mut self.bufs,
             &mut self.codec,
             &mut self.rng,
             None,
@@ -133,7 +147,7 @@ pub struct DecodeSmall {
     bodies: Vec<Vec<u8>>,
     result: Vec<u8>,
     wire: Vec<Vec<u8>>,
-    buf: FrameBuf,
+    bufs: Vec<FrameBuf>,
     codec: ClientCodec,
     rng: ChaCha20Rng,
     /// Results delivered in the last run.
@@ -150,7 +164,7 @@ impl DecodeSmall {
             bodies: (0..count).map(|i| common::small_body(i as u8)).collect(),
             result: common::result_body(common::SMALL_LEN),
             wire: Vec::new(),
-            buf: FrameBuf::new(),
+            bufs: bufs(),
             codec: ClientCodec::new(TransportKind::Intermediate),
             rng: common::rng(3),
             delivered: 0,
@@ -167,7 +181,7 @@ impl DecodeSmall {
         drain(
             &mut self.session,
             self.clocks.t0,
-            &mut self.buf,
+            &mut self.bufs,
             &mut codec,
             &mut self.rng,
             Some(&mut sent),
@@ -222,7 +236,7 @@ pub struct BulkEncrypt {
     codec: ClientCodec,
     now: Instant,
     body: Vec<u8>,
-    buf: FrameBuf,
+    bufs: Vec<FrameBuf>,
     rng: ChaCha20Rng,
     /// Wire bytes of the last run.
     pub wire_bytes: usize,
@@ -236,7 +250,7 @@ impl BulkEncrypt {
             codec: ClientCodec::new(TransportKind::Intermediate),
             now: clocks.t0,
             body: common::bulk_body(len),
-            buf: FrameBuf::new(),
+            bufs: bufs(),
             rng: common::rng(2),
             wire_bytes: 0,
         }
@@ -250,7 +264,7 @@ impl BulkEncrypt {
         let total = drain(
             &mut self.session,
             self.now,
-            &mut self.buf,
+            &mut self.bufs,
             &mut self.codec,
             &mut self.rng,
             None,
@@ -270,7 +284,7 @@ pub struct BulkDecrypt {
     clocks: Clocks,
     result: Vec<u8>,
     wire: Vec<u8>,
-    buf: FrameBuf,
+    bufs: Vec<FrameBuf>,
     codec: ClientCodec,
     rng: ChaCha20Rng,
     /// Bytes of the result delivered in the last run.
@@ -286,7 +300,7 @@ impl BulkDecrypt {
             clocks,
             result: common::result_body(len),
             wire: Vec::new(),
-            buf: FrameBuf::new(),
+            bufs: bufs(),
             codec: ClientCodec::new(TransportKind::Intermediate),
             rng: common::rng(4),
             delivered: 0,
@@ -300,7 +314,7 @@ impl BulkDecrypt {
         drain(
             &mut self.session,
             self.clocks.t0,
-            &mut self.buf,
+            &mut self.bufs,
             &mut codec,
             &mut self.rng,
             Some(&mut sent),

@@ -374,7 +374,7 @@ pub fn decrypt_dh_answer(
     key: &[u8; 32],
     iv: &[u8; 32],
 ) -> Result<Vec<u8>, DhError> {
-    if encrypted.len() < 32 || encrypted.len() % 16 != 0 {
+    if encrypted.len() < 32 || !encrypted.len().is_multiple_of(16) {
         return Err(DhError::BadAnswerLength);
     }
     let mut out = encrypted.to_vec();
@@ -738,7 +738,12 @@ mod tests {
     #[test]
     fn miller_rabin_on_small_numbers() {
         let is_prime = |n: u64| is_probable_prime(&U2048::from_u64(n));
-        let naive = |n: u64| n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0);
+        let naive = |n: u64| {
+            n >= 2
+                && (2..)
+                    .take_while(|d| d * d <= n)
+                    .all(|d| !n.is_multiple_of(d))
+        };
         for n in 0..3000u64 {
             assert_eq!(is_prime(n), naive(n), "{n}");
         }

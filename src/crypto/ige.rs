@@ -8,15 +8,11 @@
 //! ```
 //!
 //! The 32-byte IV holds `c[-1]` (first 16 bytes) and `p[-1]` (last 16 bytes).
-//! Both directions are inherently sequential, so the work is one block at a
-//! time through the cipher backend (AES-NI or the bitsliced fallback), with no
-//! allocation.
+//! Both directions are inherently sequential within a message; the
+//! `mtsender-ige` crate does the work, and runs several messages side by
+//! side where it can ([`super::encrypt_messages_in_place`]).
 
-use aes::cipher::{
-    consts::U16, Block, BlockBackend, BlockClosure, BlockDecrypt, BlockEncrypt, BlockSizeUser,
-    KeyInit,
-};
-use aes::{Aes256Dec, Aes256Enc};
+use mtsender_ige::{Job, NotBlockAligned};
 
 use super::Error;
 
@@ -26,13 +22,7 @@ use super::Error;
 /// "previous plaintext" block. Fails with [`Error::NotBlockAligned`] (leaving
 /// `buf` untouched) unless `buf.len()` is a multiple of 16.
 pub fn ige_encrypt(buf: &mut [u8], key: &[u8; 32], iv: &[u8; 32]) -> Result<(), Error> {
-    check_aligned(buf)?;
-    let cipher = Aes256Enc::new(key.into());
-    cipher.encrypt_with_backend(Ige {
-        buf,
-        iv,
-        encrypt: true,
-    });
+    mtsender_ige::encrypt([Job::new(buf, key, iv)?]);
     Ok(())
 }
 
@@ -42,70 +32,21 @@ pub fn ige_encrypt(buf: &mut [u8], key: &[u8; 32], iv: &[u8; 32]) -> Result<(), 
 /// Fails with [`Error::NotBlockAligned`] (leaving `buf` untouched) unless
 /// `buf.len()` is a multiple of 16.
 pub fn ige_decrypt(buf: &mut [u8], key: &[u8; 32], iv: &[u8; 32]) -> Result<(), Error> {
-    check_aligned(buf)?;
-    let cipher = Aes256Dec::new(key.into());
-    cipher.decrypt_with_backend(Ige {
-        buf,
-        iv,
-        encrypt: false,
-    });
+    mtsender_ige::decrypt([Job::new(buf, key, iv)?]);
     Ok(())
 }
 
-fn check_aligned(buf: &[u8]) -> Result<(), Error> {
-    if buf.len() % 16 == 0 {
-        Ok(())
-    } else {
-        Err(Error::NotBlockAligned)
+impl From<NotBlockAligned> for Error {
+    fn from(_: NotBlockAligned) -> Self {
+        Error::NotBlockAligned
     }
-}
-
-/// The IGE chaining loop, run inside the cipher backend so that the
-/// per-block CPU feature dispatch happens once per call, not once per block.
-struct Ige<'a> {
-    buf: &'a mut [u8],
-    iv: &'a [u8; 32],
-    encrypt: bool,
-}
-
-impl BlockSizeUser for Ige<'_> {
-    type BlockSize = U16;
-}
-
-impl BlockClosure for Ige<'_> {
-    fn call<B: BlockBackend<BlockSize = U16>>(self, backend: &mut B) {
-        // `prev_in` chains the block fed into the cipher (p for encryption,
-        // c for decryption); `prev_out` the block it produced.
-        let (first, second) = self.iv.split_at(16);
-        let (mut prev_out, mut prev_in) = if self.encrypt {
-            (to_u128(first), to_u128(second))
-        } else {
-            (to_u128(second), to_u128(first))
-        };
-        let mut block = Block::<B>::default();
-        for chunk in self.buf.chunks_exact_mut(16) {
-            let input = to_u128(chunk);
-            block.copy_from_slice(&(input ^ prev_out).to_ne_bytes());
-            backend.proc_block((&mut block).into());
-            let output = to_u128(&block) ^ prev_in;
-            chunk.copy_from_slice(&output.to_ne_bytes());
-            prev_in = input;
-            prev_out = output;
-        }
-    }
-}
-
-#[inline(always)]
-fn to_u128(bytes: &[u8]) -> u128 {
-    let mut a = [0u8; 16];
-    a.copy_from_slice(bytes);
-    u128::from_ne_bytes(a)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::crypto::vectors;
+    use aes::cipher::{Block, BlockEncrypt, KeyInit};
     use proptest::prelude::*;
 
     #[test]

@@ -40,13 +40,47 @@ pub fn encrypt_message_in_place<R: RngCore + CryptoRng + ?Sized>(
     buf: &mut FrameBuf,
     rng: &mut R,
 ) {
+    pad(buf, rng);
+    seal(key, side, buf);
+}
+
+/// [`encrypt_message_in_place`] for several messages of one key at once:
+/// their AES-IGE chains run side by side, several times the speed of one
+/// after the other on CPUs with AES-NI. Each buffer is as for
+/// [`encrypt_message_in_place`].
+pub fn encrypt_messages_in_place<R: RngCore + CryptoRng + ?Sized>(
+    key: &AuthKey,
+    side: Side,
+    bufs: &mut [FrameBuf],
+    rng: &mut R,
+) {
+    for chunk in bufs.chunks_mut(mtsender_ige::LANES) {
+        let mut params = [([0u8; 16], [0u8; 32], [0u8; 32]); mtsender_ige::LANES];
+        for (buf, p) in chunk.iter_mut().zip(&mut params) {
+            pad(buf, rng);
+            let msg_key = msg_key_for(key, side, buf.as_slice());
+            let (aes_key, aes_iv) = derive_aes(key, side, &msg_key);
+            *p = (msg_key, aes_key, aes_iv);
+        }
+        mtsender_ige::encrypt(chunk.iter_mut().zip(&params).map(|(buf, (_, k, iv))| {
+            mtsender_ige::Job::new(buf.as_mut_slice(), k, iv)
+                .expect("pad() made the plaintext whole blocks")
+        }));
+        for (buf, (msg_key, _, _)) in chunk.iter_mut().zip(&params) {
+            prepend_header(key, buf, msg_key);
+        }
+    }
+}
+
+/// Appends the random padding: 12 to 27 bytes, whatever makes the total a
+/// multiple of 16, plus 0 to 7 further random blocks.
+fn pad<R: RngCore + CryptoRng + ?Sized>(buf: &mut FrameBuf, rng: &mut R) {
     let len = buf.len();
     let min = MIN_PADDING + (16 - (len + MIN_PADDING) % 16) % 16;
     let padding = min + 16 * (rng.next_u32() % EXTRA_BLOCKS) as usize;
     debug_assert!((MIN_PADDING..=MAX_PADDING).contains(&padding));
     buf.append_with(|v| v.resize(v.len() + padding, 0));
     rng.fill_bytes(&mut buf.as_mut_slice()[len..]);
-    seal(key, side, buf);
 }
 
 /// [`encrypt_message_in_place`] with the padding given, for deterministic
@@ -63,7 +97,7 @@ pub fn encrypt_message_with_padding(key: &AuthKey, side: Side, buf: &mut FrameBu
         padding.len()
     );
     assert!(
-        (buf.len() + padding.len()) % 16 == 0,
+        (buf.len() + padding.len()).is_multiple_of(16),
         "plaintext plus padding must be a multiple of 16 bytes"
     );
     buf.extend_from_slice(padding);
@@ -78,9 +112,13 @@ pub(crate) fn seal(key: &AuthKey, side: Side, buf: &mut FrameBuf) {
     let (aes_key, aes_iv) = derive_aes(key, side, &msg_key);
     ige_encrypt(buf.as_mut_slice(), &aes_key, &aes_iv)
         .expect("the callers padded the plaintext to a multiple of 16");
+    prepend_header(key, buf, &msg_key);
+}
+
+fn prepend_header(key: &AuthKey, buf: &mut FrameBuf, msg_key: &[u8; 16]) {
     let header = buf.prepend(HEADER_LEN);
     header[..8].copy_from_slice(&key.id().to_le_bytes());
-    header[8..].copy_from_slice(&msg_key);
+    header[8..].copy_from_slice(msg_key);
 }
 
 /// The encrypted message inside a packet of the padded intermediate
@@ -119,7 +157,7 @@ pub fn decrypt_message_in_place<'a>(
     // The smallest valid plaintext is the header plus 12 bytes of padding,
     // rounded up to whole blocks.
     const MIN_PLAIN: usize = (PLAIN_HEADER_LEN + MIN_PADDING).div_ceil(16) * 16;
-    if packet.len() < HEADER_LEN + MIN_PLAIN || (packet.len() - HEADER_LEN) % 16 != 0 {
+    if packet.len() < HEADER_LEN + MIN_PLAIN || !(packet.len() - HEADER_LEN).is_multiple_of(16) {
         return Err(DecryptError::BadLength);
     }
     let (header, plain) = packet.split_at_mut(HEADER_LEN);
@@ -176,6 +214,27 @@ mod tests {
 
     fn key_from(seed: u8) -> AuthKey {
         AuthKey::from_bytes(core::array::from_fn(|i| (i as u8).wrapping_mul(31) ^ seed))
+    }
+
+    #[test]
+    fn messages_encrypted_together_open_one_by_one() {
+        // More buffers than run side by side, of many lengths.
+        let key = key_from(3);
+        let plains: Vec<Vec<u8>> = (0..2 * crate::crypto::PARALLEL_MESSAGES + 3)
+            .map(|i| plaintext(&vec![i as u8; [0, 4, 12, 100, 4000][i % 5] + 4 * i]))
+            .collect();
+        for side in [Side::Client, Side::Server] {
+            let mut bufs: Vec<FrameBuf> =
+                plains.iter().map(|p| FrameBuf::from_payload(p)).collect();
+            encrypt_messages_in_place(&key, side, &mut bufs, &mut ChaCha20Rng::seed_from_u64(9));
+            for (buf, plain) in bufs.into_iter().zip(&plains) {
+                let mut packet = buf.into_vec();
+                let padding = packet.len() - HEADER_LEN - plain.len();
+                assert!((MIN_PADDING..=MAX_PADDING).contains(&padding));
+                let opened = decrypt_message_in_place(&key, side, &mut packet).unwrap();
+                assert_eq!(opened, plain.as_slice());
+            }
+        }
     }
 
     // Computed with an independent implementation (Python hashlib and the

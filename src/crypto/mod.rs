@@ -17,7 +17,8 @@
 //!   is here too, for test DCs.
 //! - **Encrypted messages**: [`AuthKey`] with its id and aux hash;
 //!   [`msg_key_for`] and [`derive_aes`] are the MTProto 2.0 key derivation;
-//!   [`encrypt_message_in_place`] and [`decrypt_message_in_place`] handle a
+//!   [`encrypt_message_in_place`] (or [`encrypt_messages_in_place`], several
+//!   side by side) and [`decrypt_message_in_place`] handle a
 //!   whole message (padding, msg_key, AES-256-IGE, header) without copying
 //!   the body.
 //! - **Ciphers**: [`ige_encrypt`] / [`ige_decrypt`] (AES-256-IGE, in place)
@@ -50,9 +51,13 @@ pub use dh::{
     TELEGRAM_DH_PRIME,
 };
 pub use ige::{ige_decrypt, ige_encrypt};
+
+/// How many messages [`encrypt_messages_in_place`] runs side by side: a
+/// flush that fills this many buffers gets the most from it.
+pub const PARALLEL_MESSAGES: usize = mtsender_ige::LANES;
 pub use message::{
     decrypt_message_in_place, encrypt_message_in_place, encrypt_message_with_padding,
-    strip_transport_padding,
+    encrypt_messages_in_place, strip_transport_padding,
 };
 pub use pq::factorize;
 pub use rsa::{

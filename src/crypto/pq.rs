@@ -29,7 +29,10 @@ const SMALL_PRIMES: [u64; 25] = [
 ];
 
 fn smallest_trial_factor(n: u64) -> Option<u64> {
-    SMALL_PRIMES.iter().copied().find(|&p| n % p == 0 && n != p)
+    SMALL_PRIMES
+        .iter()
+        .copied()
+        .find(|&p| n.is_multiple_of(p) && n != p)
 }
 
 /// Deterministic Miller–Rabin for every u64: the first twelve prime bases
@@ -39,7 +42,7 @@ pub(crate) fn is_prime(n: u64) -> bool {
         return false;
     }
     for &p in &SMALL_PRIMES {
-        if n % p == 0 {
+        if n.is_multiple_of(p) {
             return n == p;
         }
     }

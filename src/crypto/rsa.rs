@@ -485,7 +485,7 @@ fn b64_value(c: u8) -> Option<u32> {
 /// Strict standard base64: padded to a multiple of 4, `=` only at the end,
 /// unused bits zero.
 fn base64_decode(input: &[u8]) -> Result<Vec<u8>, Error> {
-    if input.len() % 4 != 0 {
+    if !input.len().is_multiple_of(4) {
         return Err(Error::Pem("base64 length is not a multiple of 4"));
     }
     let mut out = Vec::with_capacity(input.len() / 4 * 3);

@@ -65,7 +65,7 @@ pub fn encrypt_v1(key: &AuthKey, plaintext: &[u8], padding: &[u8]) -> Vec<u8> {
 /// the key id, the lengths and msg_key (over the plaintext up to the end of
 /// the body), and returns the plaintext without padding.
 pub fn decrypt_v1(key: &AuthKey, packet: &[u8]) -> Result<Vec<u8>, DecryptError> {
-    if packet.len() < 24 + 32 || (packet.len() - 24) % 16 != 0 {
+    if packet.len() < 24 + 32 || !(packet.len() - 24).is_multiple_of(16) {
         return Err(DecryptError::BadLength);
     }
     if packet[..8] != key.id().to_le_bytes() {

@@ -415,6 +415,8 @@ pub struct Sender {
     sleep_emitted: bool,
     shut_down: bool,
     buf: FrameBuf,
+    /// Packets encrypted together in one flush.
+    bufs: Vec<FrameBuf>,
     stats: Stats,
 }
 
@@ -449,6 +451,9 @@ impl Sender {
             sleep_emitted: false,
             shut_down: false,
             buf: FrameBuf::new(),
+            bufs: (0..crate::crypto::PARALLEL_MESSAGES)
+                .map(|_| FrameBuf::new())
+                .collect(),
             stats: Stats::default(),
         }
     }
@@ -1604,12 +1609,18 @@ impl Sender {
             let Some(c) = self.conns.get_mut(&conn) else {
                 continue;
             };
-            while session.poll_packet(now, &mut self.buf) {
-                c.codec.encode(&mut self.buf, &mut self.rng);
-                self.outputs.push_back(Output::Transmit {
-                    conn,
-                    bytes: self.buf.as_slice().to_vec(),
-                });
+            loop {
+                let n = session.poll_packets(now, &mut self.bufs);
+                for buf in &mut self.bufs[..n] {
+                    c.codec.encode(buf, &mut self.rng);
+                    self.outputs.push_back(Output::Transmit {
+                        conn,
+                        bytes: buf.as_slice().to_vec(),
+                    });
+                }
+                if n < self.bufs.len() {
+                    break;
+                }
             }
         }
     }

@@ -552,6 +552,34 @@ impl Session {
     /// (cleared first). Returns `false`, leaving `out` empty, when there is
     /// nothing to send.
     pub fn poll_packet(&mut self, now: Instant, out: &mut FrameBuf) -> bool {
+        if !self.build_packet(now, out) {
+            return false;
+        }
+        crypto::encrypt_message_in_place(&self.auth_key, Side::Client, out, &mut self.rng);
+        true
+    }
+
+    /// [`poll_packet`](Self::poll_packet) into each of `out` in turn, until
+    /// they are all used or there is nothing more to send; returns how many
+    /// were filled. The packets are encrypted together, which is several
+    /// times faster on CPUs with AES-NI when a burst fills more than one.
+    pub fn poll_packets(&mut self, now: Instant, out: &mut [FrameBuf]) -> usize {
+        let mut n = 0;
+        while n < out.len() && self.build_packet(now, &mut out[n]) {
+            n += 1;
+        }
+        crypto::encrypt_messages_in_place(
+            &self.auth_key,
+            Side::Client,
+            &mut out[..n],
+            &mut self.rng,
+        );
+        n
+    }
+
+    /// The plaintext of the next packet in `out` (cleared first), or `false`
+    /// when there is nothing to send.
+    fn build_packet(&mut self, now: Instant, out: &mut FrameBuf) -> bool {
         out.clear();
         if !self.queue.is_empty() {
             self.refresh_salt(now);
@@ -651,7 +679,6 @@ impl Session {
         hdr[..8].copy_from_slice(&outer_id.to_le_bytes());
         hdr[8..12].copy_from_slice(&outer_seq.to_le_bytes());
         hdr[12..].copy_from_slice(&body_len.to_le_bytes());
-        crypto::encrypt_message_in_place(&self.auth_key, Side::Client, out, &mut self.rng);
         true
     }
 

@@ -213,6 +213,42 @@ fn many_requests_share_a_container() {
 }
 
 #[test]
+fn poll_packets_fills_buffers_in_order_and_encrypts_each() {
+    // A burst of 2 messages per packet over 11 packets: one call fills all
+    // 8 buffers, the next the last 3; every packet decrypts on its own and
+    // together they carry the requests in order, each once.
+    let (now, mut s, _) = setup();
+    s.config.max_container_messages = 2;
+    for i in 0..22 {
+        s.push_request(i, echo(i as u8));
+    }
+    let mut bufs: Vec<FrameBuf> = (0..crate::crypto::PARALLEL_MESSAGES)
+        .map(|_| FrameBuf::new())
+        .collect();
+    let mut got = Vec::new();
+    let mut outer_ids = Vec::new();
+    let mut filled = Vec::new();
+    loop {
+        let n = s.poll_packets(now, &mut bufs);
+        filled.push(n);
+        for buf in &bufs[..n] {
+            let (msgs, (outer, _)) = read_sent(s.auth_key(), buf);
+            assert_eq!(msgs.len(), 2);
+            got.extend(msgs.into_iter().map(|m| m.2));
+            outer_ids.push(outer);
+        }
+        if n < bufs.len() {
+            break;
+        }
+    }
+    assert_eq!(filled, vec![8, 3]);
+    assert_eq!(got, (0..22).map(|i| echo(i as u8)).collect::<Vec<_>>());
+    assert!(outer_ids.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(s.in_flight(), 22);
+    assert_eq!(s.poll_packets(now, &mut bufs), 0);
+}
+
+#[test]
 fn container_size_caps_split_packets() {
     let (now, mut s, _) = setup();
     s.config.max_container_messages = 4;

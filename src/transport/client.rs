@@ -146,7 +146,7 @@ impl ClientCodec {
             framing::append_padding(buf, rng);
         } else {
             debug_assert!(
-                buf.len() % 4 == 0,
+                buf.len().is_multiple_of(4),
                 "transport payload of {} bytes is not a multiple of 4",
                 buf.len()
             );

@@ -148,7 +148,7 @@ fn parse_intermediate(
     let body = (v & !QUICK_ACK_BIT) as usize;
     check_body(body, max)?;
     // Padded intermediate lengths include the padding, so any length goes.
-    if kind == TransportKind::Intermediate && body % 4 != 0 {
+    if kind == TransportKind::Intermediate && !body.is_multiple_of(4) {
         return Err(Error::Misaligned { len: body });
     }
     Ok(Parsed::Header(Header {
@@ -176,7 +176,7 @@ fn parse_full(dir: Dir, bytes: &[u8], max: usize) -> Result<Parsed, Error> {
         return Err(Error::FrameTooShort { len });
     }
     check_body(len - FULL_OVERHEAD, max)?;
-    if len % 4 != 0 {
+    if !len.is_multiple_of(4) {
         return Err(Error::Misaligned { len });
     }
     let Some(s) = bytes.get(4..8) else {

@@ -50,7 +50,7 @@ fn detect(head: &[u8], max: usize) -> Result<Detected, Error> {
     // (maybe with the quick-ack bit) and seq 0.
     let len = u32::from_le_bytes([first4[0], first4[1], first4[2], first4[3]]) & 0x7fff_ffff;
     let len = len as usize;
-    if seq == [0; 4] && len > 12 && len % 4 == 0 && len - 12 <= max {
+    if seq == [0; 4] && len > 12 && len.is_multiple_of(4) && len - 12 <= max {
         return Ok(Detected::Plain(TransportKind::Full, 0));
     }
     let Some(head) = head.get(..HEAD_LEN) else {
@@ -305,7 +305,7 @@ impl ServerEncoder {
         if self.kind == TransportKind::PaddedIntermediate {
             framing::append_padding(buf, rng);
         } else {
-            debug_assert!(buf.len() % 4 == 0, "payload not a multiple of 4");
+            debug_assert!(buf.len().is_multiple_of(4), "payload not a multiple of 4");
         }
         framing::frame(self.kind, buf, false, &mut self.seq);
         self.seal(buf.as_mut_slice());

@@ -410,7 +410,7 @@ fn parse_when(rule: &str, when: &str) -> Result<FaultWhen, FaultSpecError> {
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.is_ascii() {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
         return None;
     }
     (0..s.len())

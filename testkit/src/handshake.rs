@@ -52,7 +52,7 @@ pub(crate) struct DhState {
 }
 
 fn is_prime(n: u32) -> bool {
-    if n < 2 || n % 2 == 0 {
+    if n < 2 || n.is_multiple_of(2) {
         return n == 2;
     }
     let n = u64::from(n);

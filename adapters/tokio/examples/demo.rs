@@ -40,7 +40,7 @@ fn class(i: u32) -> u8 {
         _ if i % 50 == 7 => b'f',
         _ if i % 100 == 11 => b's',
         _ if i % 100 == 13 => b'i',
-        _ if i % 3 == 0 => b'd',
+        _ if i.is_multiple_of(3) => b'd',
         _ => b'p',
     }
 }
