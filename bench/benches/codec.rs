@@ -32,11 +32,11 @@ fn decode_small(c: &mut Criterion) {
     let clocks = Clocks::now();
     let mut g = c.benchmark_group("decode_small");
     g.throughput(Throughput::Elements(n as u64));
-    let mut a = ours::DecodeSmall::new(clocks, n);
+    let mut a = ours::DecodeSmall::new(clocks, n, common::Reads::Stream);
     g.bench_function("mtsender", |b| {
         b.iter_custom(|k| (0..k).map(|_| a.run()).sum())
     });
-    let mut gr = grammers::DecodeSmall::new(clocks, n);
+    let mut gr = grammers::DecodeSmall::new(clocks, n, common::Reads::Stream);
     g.bench_function("grammers", |b| {
         b.iter_custom(|k| (0..k).map(|_| gr.run()).sum())
     });

@@ -20,6 +20,8 @@ pub const RESULTS_PER_PACKET: usize = 100;
 pub const BULK_ENCRYPT_LEN: usize = 512 * 1024;
 /// The one result of `bulk_decrypt_1m`.
 pub const BULK_DECRYPT_LEN: usize = 1024 * 1024;
+/// Bytes per socket read in `decode_small`: what the adapters read at once.
+pub const READ_LEN: usize = 64 * 1024;
 /// The salt every session sends with.
 pub const SALT: i64 = 0x1234_5678_9abc_def1;
 
@@ -200,4 +202,21 @@ pub fn push_bare(out: &mut Vec<u8>, msg_id: i64, seqno: i32, body: &[u8]) {
 /// Bytes of a framed intermediate packet after its 4-byte length.
 pub fn strip_len(framed: &[u8]) -> &[u8] {
     &framed[4..]
+}
+
+/// How the server's packets reach the decoder in `decode_small`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reads {
+    /// One socket read per packet.
+    PerPacket,
+    /// The byte stream cut into reads of [`READ_LEN`], frames across reads.
+    Stream,
+}
+
+/// The socket reads carrying `wire` (framed packets).
+pub fn reads(wire: &[Vec<u8>], mode: Reads) -> Vec<Vec<u8>> {
+    match mode {
+        Reads::PerPacket => wire.to_vec(),
+        Reads::Stream => wire.concat().chunks(READ_LEN).map(<[u8]>::to_vec).collect(),
+    }
 }

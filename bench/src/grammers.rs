@@ -127,6 +127,47 @@ fn receive(
     (results, bytes)
 }
 
+/// Socket reads that may split frames or hold several: each appended to
+/// `rbuf`, every complete frame unpacked and deserialized in place, the
+/// consumed bytes dropped once per read. Returns the results delivered.
+fn receive_reads(
+    mtp: &mut Encrypted,
+    t: &mut Intermediate,
+    rbuf: &mut Vec<u8>,
+    reads: &[Vec<u8>],
+) -> usize {
+    let mut results = 0;
+    rbuf.clear();
+    for read in reads {
+        rbuf.extend_from_slice(read);
+        let mut pos = 0;
+        loop {
+            // `unpack` trusts a length that the buffer holds without its
+            // 4-byte prefix, so the harness waits for whole frames.
+            let rest = &rbuf[pos..];
+            if rest.len() < 4 {
+                break;
+            }
+            let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            if rest.len() < 4 + len {
+                break;
+            }
+            let off = t.unpack(&mut rbuf[pos..]).expect("valid frame");
+            let range = pos + off.data_range.start..pos + off.data_range.end;
+            let out = mtp.deserialize(&mut rbuf[range]).expect("valid packet");
+            for d in out {
+                if let Deserialization::RpcResult(r) = d {
+                    results += 1;
+                    black_box(r.body);
+                }
+            }
+            pos += off.next_offset;
+        }
+        rbuf.drain(..pos);
+    }
+    results
+}
+
 /// Sends the acks `deserialize` queued, so that they do not pile up
 /// across runs.
 fn send_acks(mtp: &mut Encrypted) {
@@ -139,29 +180,30 @@ fn send_acks(mtp: &mut Encrypted) {
 pub struct DecodeSmall {
     mtp: Encrypted,
     transport: Intermediate,
-    wire: Vec<Vec<u8>>,
+    reads: Vec<Vec<u8>>,
     rbuf: Vec<u8>,
     /// Results delivered in the last run.
     pub delivered: usize,
 }
 
 impl DecodeSmall {
-    /// The same server packets as ours, for grammers' session_id.
-    pub fn new(clocks: Clocks, count: usize) -> Self {
+    /// The same server packets as ours, for grammers' session_id, in the
+    /// same reads.
+    pub fn new(clocks: Clocks, count: usize, mode: common::Reads) -> Self {
         let mut mtp = new_mtp();
         let session_id = session_id_of(&mut mtp);
         let base = clocks.server_msg_id_base() & !0xffff_ffff;
         let ids: Vec<i64> = (0..count as i64).map(|i| base + 4 * i + 4).collect();
         let result = common::result_body(common::SMALL_LEN);
         let mut server = ServerPackets::new(&clocks, session_id);
-        let wire = ids
+        let wire: Vec<Vec<u8>> = ids
             .chunks(common::RESULTS_PER_PACKET)
             .map(|c| server.results(c, &result))
             .collect();
         Self {
             mtp,
             transport: Intermediate::new(),
-            wire,
+            reads: common::reads(&wire, mode),
             rbuf: Vec::with_capacity(MAXIMUM_DATA),
             delivered: 0,
         }
@@ -171,11 +213,11 @@ impl DecodeSmall {
     pub fn run(&mut self) -> Duration {
         send_acks(&mut self.mtp);
         let start = Stopwatch::start();
-        let (n, _) = receive(
+        let n = receive_reads(
             &mut self.mtp,
             &mut self.transport,
             &mut self.rbuf,
-            &self.wire,
+            &self.reads,
         );
         let t = start.elapsed();
         self.delivered = n;

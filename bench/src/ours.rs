@@ -147,6 +147,8 @@ pub struct DecodeSmall {
     bodies: Vec<Vec<u8>>,
     result: Vec<u8>,
     wire: Vec<Vec<u8>>,
+    mode: common::Reads,
+    reads: Vec<Vec<u8>>,
     bufs: Vec<FrameBuf>,
     codec: ClientCodec,
     rng: ChaCha20Rng,
@@ -155,8 +157,9 @@ pub struct DecodeSmall {
 }
 
 impl DecodeSmall {
-    /// Answers to `count` requests, [`common::RESULTS_PER_PACKET`] per packet.
-    pub fn new(clocks: Clocks, count: usize) -> Self {
+    /// Answers to `count` requests, [`common::RESULTS_PER_PACKET`] per packet,
+    /// arriving in reads as `mode` says.
+    pub fn new(clocks: Clocks, count: usize, mode: common::Reads) -> Self {
         Self {
             session: new_session(&clocks),
             server: None,
@@ -164,6 +167,8 @@ impl DecodeSmall {
             bodies: (0..count).map(|i| common::small_body(i as u8)).collect(),
             result: common::result_body(common::SMALL_LEN),
             wire: Vec::new(),
+            mode,
+            reads: Vec::new(),
             bufs: bufs(),
             codec: ClientCodec::new(TransportKind::Intermediate),
             rng: common::rng(3),
@@ -195,6 +200,7 @@ impl DecodeSmall {
             .chunks(common::RESULTS_PER_PACKET)
             .map(|c| server.results(c, &self.result))
             .collect();
+        self.reads = common::reads(&self.wire, self.mode);
     }
 
     /// The server's packets of the last run (framed).
@@ -209,13 +215,26 @@ impl DecodeSmall {
         let now = self.clocks.t0;
         let mut delivered = 0;
         let start = Stopwatch::start();
-        for w in &self.wire {
-            self.codec.feed(w);
-            while let Some(frame) = self.codec.next_frame() {
-                if let Ok(Frame::Packet(p)) = frame {
-                    session
+        for read in &self.reads {
+            self.codec.feed(read);
+            loop {
+                // As the sender does: complete packets together, anything
+                // else one frame at a time.
+                let mut batch: [&mut [u8]; mtsender::crypto::PARALLEL_MESSAGES] =
+                    Default::default();
+                let n = self.codec.next_packets(&mut batch);
+                if n > 0 {
+                    session.handle_packets(now, &mut batch[..n], |_, r| {
+                        r.expect("the bench's packets are valid");
+                    });
+                    continue;
+                }
+                match self.codec.next_frame() {
+                    None => break,
+                    Some(Ok(Frame::Packet(p))) => session
                         .handle_packet(now, p)
-                        .expect("the bench's packets are valid");
+                        .expect("the bench's packets are valid"),
+                    Some(other) => panic!("unexpected frame {other:?}"),
                 }
             }
             while let Some(ev) = session.poll_event() {

@@ -1,7 +1,7 @@
 //! Every scenario runs once at a small size and delivers everything, so
 //! the runner cannot rot between benchmark runs.
 
-use mtsender_bench::common::Clocks;
+use mtsender_bench::common::{self, Clocks};
 use mtsender_bench::{ferogram, floor, grammers, ours, sim};
 
 #[test]
@@ -19,14 +19,16 @@ fn small_messages_both_ways() {
     f.run();
     assert!(f.wire_bytes > n * 80);
 
-    let mut a = ours::DecodeSmall::new(clocks, n);
-    a.run();
-    assert_eq!(a.delivered, n);
-    a.run();
-    assert_eq!(a.delivered, n);
-    let mut g = grammers::DecodeSmall::new(clocks, n);
-    g.run();
-    assert_eq!(g.delivered, n);
+    for mode in [common::Reads::Stream, common::Reads::PerPacket] {
+        let mut a = ours::DecodeSmall::new(clocks, n, mode);
+        a.run();
+        assert_eq!(a.delivered, n);
+        a.run();
+        assert_eq!(a.delivered, n);
+        let mut g = grammers::DecodeSmall::new(clocks, n, mode);
+        g.run();
+        assert_eq!(g.delivered, n);
+    }
 }
 
 #[test]

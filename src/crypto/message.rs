@@ -154,22 +154,76 @@ pub fn decrypt_message_in_place<'a>(
     side: Side,
     packet: &'a mut [u8],
 ) -> Result<&'a [u8], DecryptError> {
+    let (msg_key, aes_key, aes_iv) = open_header(key, side, packet)?;
+    let plain = &mut packet[HEADER_LEN..];
+    ige_decrypt(plain, &aes_key, &aes_iv).map_err(|_| DecryptError::BadLength)?;
+    check_plaintext(key, side, &msg_key, plain)
+}
+
+/// [`decrypt_message_in_place`] for several packets of one key, their
+/// AES-IGE chains side by side (several times the speed of one after the
+/// other on CPUs with AES-NI). Each packet is taken out of `packets` (an
+/// empty slice is left in its place) and `each(i, result)` is called for
+/// the `i`-th, in order, with what [`decrypt_message_in_place`] would have
+/// returned.
+pub fn decrypt_messages_in_place<'a>(
+    key: &AuthKey,
+    side: Side,
+    packets: &mut [&'a mut [u8]],
+    mut each: impl FnMut(usize, Result<&'a [u8], DecryptError>),
+) {
+    for (c, chunk) in packets.chunks_mut(mtsender_ige::LANES).enumerate() {
+        let mut opened: [Opened; mtsender_ige::LANES] =
+            core::array::from_fn(|_| Err(DecryptError::BadLength));
+        for (packet, o) in chunk.iter().zip(&mut opened) {
+            *o = open_header(key, side, packet);
+        }
+        mtsender_ige::decrypt(chunk.iter_mut().zip(&opened).filter_map(|(packet, o)| {
+            let (_, aes_key, aes_iv) = o.as_ref().ok()?;
+            // open_header checked that the ciphertext is whole blocks.
+            mtsender_ige::Job::new(&mut packet[HEADER_LEN..], aes_key, aes_iv).ok()
+        }));
+        for (i, (packet, o)) in chunk.iter_mut().zip(opened).enumerate() {
+            let packet = std::mem::take(packet);
+            let result = o.and_then(|(msg_key, _, _)| {
+                check_plaintext(key, side, &msg_key, &mut packet[HEADER_LEN..])
+            });
+            each(c * mtsender_ige::LANES + i, result);
+        }
+    }
+}
+
+/// A packet's msg_key, AES key and AES IV, or why it was refused before
+/// decryption.
+type Opened = Result<([u8; 16], [u8; 32], [u8; 32]), DecryptError>;
+
+/// The checks before decryption (length, auth_key_id) and the AES key and
+/// IV from the packet's msg_key.
+fn open_header(key: &AuthKey, side: Side, packet: &[u8]) -> Opened {
     // The smallest valid plaintext is the header plus 12 bytes of padding,
     // rounded up to whole blocks.
     const MIN_PLAIN: usize = (PLAIN_HEADER_LEN + MIN_PADDING).div_ceil(16) * 16;
     if packet.len() < HEADER_LEN + MIN_PLAIN || !(packet.len() - HEADER_LEN).is_multiple_of(16) {
         return Err(DecryptError::BadLength);
     }
-    let (header, plain) = packet.split_at_mut(HEADER_LEN);
-    if header[..8] != key.id().to_le_bytes() {
+    if packet[..8] != key.id().to_le_bytes() {
         return Err(DecryptError::UnknownAuthKeyId);
     }
     let mut msg_key = [0u8; 16];
-    msg_key.copy_from_slice(&header[8..]);
+    msg_key.copy_from_slice(&packet[8..HEADER_LEN]);
     let (aes_key, aes_iv) = derive_aes(key, side, &msg_key);
-    ige_decrypt(plain, &aes_key, &aes_iv).map_err(|_| DecryptError::BadLength)?;
+    Ok((msg_key, aes_key, aes_iv))
+}
+
+/// The checks after decryption: msg_key (constant-time), msg_len, padding.
+fn check_plaintext<'a>(
+    key: &AuthKey,
+    side: Side,
+    msg_key: &[u8; 16],
+    plain: &'a mut [u8],
+) -> Result<&'a [u8], DecryptError> {
     let expected = msg_key_for(key, side, plain);
-    if !bool::from(expected.ct_eq(&msg_key)) {
+    if !bool::from(expected.ct_eq(msg_key)) {
         return Err(DecryptError::MsgKeyMismatch);
     }
     let mut len_bytes = [0u8; 4];
@@ -234,6 +288,44 @@ mod tests {
                 let opened = decrypt_message_in_place(&key, side, &mut packet).unwrap();
                 assert_eq!(opened, plain.as_slice());
             }
+        }
+    }
+
+    #[test]
+    fn packets_decrypted_together_match_one_by_one() {
+        // Good packets between bad ones of every kind, more than run side
+        // by side: each result is what decrypt_message_in_place says.
+        let key = key_from(5);
+        let other = key_from(6);
+        let mut packets: Vec<Vec<u8>> = Vec::new();
+        for i in 0..3 * crate::crypto::PARALLEL_MESSAGES {
+            let plain = plaintext(&vec![i as u8; 4 * (i % 7) + 8]);
+            let mut p = encrypt(&key, Side::Server, &plain, i as u64);
+            match i % 6 {
+                1 => p.truncate(p.len() - 3),                      // bad length
+                2 => p = encrypt(&other, Side::Server, &plain, 1), // unknown key id
+                3 => *p.last_mut().unwrap() ^= 1,                  // msg_key mismatch
+                4 => p = encrypt(&key, Side::Client, &plain, 2),   // wrong direction
+                _ => {}
+            }
+            packets.push(p);
+        }
+        let mut want: Vec<Result<Vec<u8>, DecryptError>> = Vec::new();
+        for p in &packets {
+            let mut p = p.clone();
+            want.push(decrypt_message_in_place(&key, Side::Server, &mut p).map(<[u8]>::to_vec));
+        }
+        let mut copies = packets.clone();
+        let mut slices: Vec<&mut [u8]> = copies.iter_mut().map(Vec::as_mut_slice).collect();
+        let mut got = Vec::new();
+        decrypt_messages_in_place(&key, Side::Server, &mut slices, |i, r| {
+            got.push((i, r.map(<[u8]>::to_vec)));
+        });
+        assert!(slices.iter().all(|s| s.is_empty()), "every packet taken");
+        assert_eq!(got.len(), want.len());
+        for (n, ((i, g), w)) in got.into_iter().zip(want).enumerate() {
+            assert_eq!(i, n);
+            assert_eq!(g, w, "packet {n}");
         }
     }
 

@@ -56,8 +56,8 @@ pub use ige::{ige_decrypt, ige_encrypt};
 /// flush that fills this many buffers gets the most from it.
 pub const PARALLEL_MESSAGES: usize = mtsender_ige::LANES;
 pub use message::{
-    decrypt_message_in_place, encrypt_message_in_place, encrypt_message_with_padding,
-    encrypt_messages_in_place, strip_transport_padding,
+    decrypt_message_in_place, decrypt_messages_in_place, encrypt_message_in_place,
+    encrypt_message_with_padding, encrypt_messages_in_place, strip_transport_padding,
 };
 pub use pq::factorize;
 pub use rsa::{

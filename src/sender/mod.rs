@@ -289,6 +289,8 @@ pub struct Stats {
     pub refreshes: u64,
     /// Inbound packets dropped by the checks.
     pub dropped_packets: u64,
+    /// Inbound packets decrypted together with others of the same read.
+    pub packets_in_batches: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -1164,6 +1166,35 @@ impl Sender {
         let dc = c.dc;
         let padded = c.codec.kind() == TransportKind::PaddedIntermediate;
         loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            // Packets of an encrypted session: as many at once as are
+            // complete, decrypted together.
+            if c.handshake.is_none() {
+                if let Some(session) = self.dcs.get_mut(&dc).and_then(|s| s.session.as_mut()) {
+                    let mut batch: [&mut [u8]; crate::crypto::PARALLEL_MESSAGES] =
+                        Default::default();
+                    let n = c.codec.next_packets(&mut batch);
+                    if n > 0 {
+                        if padded {
+                            for p in &mut batch[..n] {
+                                *p = strip_transport_padding(std::mem::take(p));
+                            }
+                        }
+                        let mut dropped = 0;
+                        session.handle_packets(now, &mut batch[..n], |_, r| {
+                            dropped += u64::from(r.is_err());
+                        });
+                        self.stats.dropped_packets += dropped;
+                        if n > 1 {
+                            self.stats.packets_in_batches += n as u64;
+                        }
+                        self.drain_session_events(now, dc);
+                        continue;
+                    }
+                }
+            }
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
             };

@@ -878,6 +878,34 @@ impl Session {
         let plain = crypto::decrypt_message_in_place(&self.auth_key, Side::Server, packet)?;
         self.handle_plaintext(now, plain)
     }
+
+    /// [`handle_packet`](Self::handle_packet) for several packets, in order,
+    /// decrypted together (see
+    /// [`ClientCodec::next_packets`](crate::transport::ClientCodec::next_packets)).
+    /// Each packet is taken out of `packets`; `each(i, result)` reports on
+    /// the `i`-th, in order.
+    pub fn handle_packets(
+        &mut self,
+        now: Instant,
+        packets: &mut [&mut [u8]],
+        mut each: impl FnMut(usize, Result<(), InboundError>),
+    ) {
+        for (c, chunk) in packets.chunks_mut(crypto::PARALLEL_MESSAGES).enumerate() {
+            let mut opened: [Option<Result<&[u8], crypto::DecryptError>>;
+                crypto::PARALLEL_MESSAGES] = Default::default();
+            crypto::decrypt_messages_in_place(&self.auth_key, Side::Server, chunk, |i, r| {
+                opened[i] = Some(r);
+            });
+            for (i, r) in opened.into_iter().enumerate() {
+                let Some(r) = r else { break };
+                let result = match r {
+                    Ok(plain) => self.handle_plaintext(now, plain),
+                    Err(e) => Err(e.into()),
+                };
+                each(c * crypto::PARALLEL_MESSAGES + i, result);
+            }
+        }
+    }
 }
 
 /// Whether a body is `ping` or `ping_delay_disconnect`.

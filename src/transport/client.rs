@@ -178,6 +178,17 @@ impl ClientCodec {
         self.incoming.next_frame()
     }
 
+    /// Up to `out.len()` (at most [`PARALLEL_MESSAGES`](crate::crypto::PARALLEL_MESSAGES))
+    /// complete packets at once, as disjoint slices of the codec's buffer,
+    /// so that they can be decrypted together
+    /// ([`Session::handle_packets`](crate::session::Session::handle_packets)).
+    /// Returns how many it wrote to the front of `out`; `0` means the next
+    /// frame, if any, is not a packet or not complete: ask
+    /// [`next_frame`](Self::next_frame).
+    pub fn next_packets<'a>(&'a mut self, out: &mut [&'a mut [u8]]) -> usize {
+        self.incoming.next_packets(out)
+    }
+
     /// Bytes received and not yet returned as frames.
     pub fn buffered(&self) -> usize {
         self.incoming.buffered()

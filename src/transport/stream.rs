@@ -8,7 +8,7 @@
 
 use super::framing::{self, Dir, Parsed, What};
 use super::{Error, Frame, TransportKind};
-use crate::crypto::AesCtr;
+use crate::crypto::{AesCtr, PARALLEL_MESSAGES};
 
 /// Capacity kept when the buffer is emptied after holding a large frame.
 const KEEP_CAPACITY: usize = 64 << 10;
@@ -206,6 +206,74 @@ impl Stream {
         }
         self.quick_ack_requested = quick_ack;
         Some(Ok(Frame::Packet(&mut self.buf[body])))
+    }
+
+    /// Up to `out.len()` (at most [`PARALLEL_MESSAGES`]) complete packets
+    /// at once, as disjoint slices of the buffer, so that they can be
+    /// decrypted together. Stops before anything else (a quick ack, a
+    /// transport error, a bad checksum, an incomplete frame, an error):
+    /// [`next_frame`](Self::next_frame) hands those out. Returns how many
+    /// slices it wrote to the front of `out`.
+    pub fn next_packets<'a>(&'a mut self, out: &mut [&'a mut [u8]]) -> usize {
+        if self.failed.is_some() {
+            return 0;
+        }
+        let max = out.len().min(PARALLEL_MESSAGES);
+        let mut bodies = [(0usize, 0usize); PARALLEL_MESSAGES];
+        let mut n = 0;
+        let mut pos = self.start;
+        while n < max && pos < self.scan {
+            let Ok(Parsed::Header(h)) =
+                framing::parse(self.kind, self.dir, &self.buf[pos..], self.max)
+            else {
+                break;
+            };
+            let end = pos + h.total();
+            if end > self.buf.len()
+                || !matches!(
+                    h.what,
+                    What::Packet {
+                        quick_ack: false,
+                        ..
+                    }
+                )
+            {
+                break;
+            }
+            if self.kind == TransportKind::Full {
+                let crc_at = end - h.trailer;
+                let t = &self.buf[crc_at..end];
+                if crc32fast::hash(&self.buf[pos..crc_at])
+                    != u32::from_le_bytes([t[0], t[1], t[2], t[3]])
+                {
+                    break;
+                }
+            }
+            let body = (pos + h.hdr, pos + h.hdr + h.body);
+            if self.dir == Dir::FromServer
+                && framing::transport_error(self.kind, &self.buf[body.0..body.1]).is_some()
+            {
+                break;
+            }
+            bodies[n] = body;
+            n += 1;
+            pos = end;
+        }
+        if n == 0 {
+            return 0;
+        }
+        self.start = pos;
+        self.quick_ack_requested = false;
+        let mut rest: &'a mut [u8] = &mut self.buf[..];
+        let mut taken = 0;
+        for (slot, &(from, to)) in out.iter_mut().zip(&bodies[..n]) {
+            let (_, tail) = std::mem::take(&mut rest).split_at_mut(from - taken);
+            let (packet, tail) = tail.split_at_mut(to - from);
+            *slot = packet;
+            rest = tail;
+            taken = to;
+        }
+        n
     }
 }
 

@@ -72,6 +72,27 @@ fn drain_client(c: &mut ClientCodec, out: &mut Vec<Ev>) -> Result<(), Error> {
     Ok(())
 }
 
+/// As [`drain_client`], taking packets `max` at a time with `next_packets`
+/// wherever it gives any.
+fn drain_client_batched(c: &mut ClientCodec, out: &mut Vec<Ev>, max: usize) -> Result<(), Error> {
+    loop {
+        let mut batch: [&mut [u8]; crate::crypto::PARALLEL_MESSAGES] = Default::default();
+        let n = c.next_packets(&mut batch[..max]);
+        if n > 0 {
+            out.extend(batch[..n].iter().map(|p| Ev::Packet(p.to_vec())));
+            continue;
+        }
+        match c.next_frame() {
+            None => return Ok(()),
+            Some(f) => out.push(match f? {
+                Frame::Packet(p) => Ev::Packet(p.to_vec()),
+                Frame::QuickAck(t) => Ev::QuickAck(t),
+                Frame::TransportError(e) => Ev::Error(e),
+            }),
+        }
+    }
+}
+
 fn drain_server(d: &mut ServerDecoder, out: &mut Vec<(Vec<u8>, bool)>) -> Result<(), Error> {
     loop {
         let p = match d.next_frame() {
@@ -560,6 +581,7 @@ proptest! {
         up_chunks in chunking(),
         down_chunks in chunking(),
         drain_each_chunk in any::<bool>(),
+        batch in 0..=crate::crypto::PARALLEL_MESSAGES,
     ) {
         let (kind, obfuscated) = CONFIGS[config];
         let mut r = rng(seed);
@@ -601,14 +623,20 @@ proptest! {
                 Ev::Error(code) => wire.extend(e.transport_error(*code)),
             }
         }
+        // batch 0: one frame at a time; otherwise packets up to `batch` at
+        // once, which must give the same frames in the same order.
         let mut got = Vec::new();
+        let drain = |c: &mut ClientCodec, got: &mut Vec<Ev>| match batch {
+            0 => drain_client(c, got),
+            n => drain_client_batched(c, got, n),
+        };
         split(&wire, &down_chunks, |chunk| {
             c.feed(chunk);
             if drain_each_chunk {
-                drain_client(&mut c, &mut got).unwrap();
+                drain(&mut c, &mut got).unwrap();
             }
         });
-        drain_client(&mut c, &mut got).unwrap();
+        drain(&mut c, &mut got).unwrap();
         prop_assert_eq!(c.buffered(), 0);
         prop_assert_eq!(got.len(), down.len());
         for (sent, rcvd) in down.iter().zip(&got) {

@@ -33,6 +33,10 @@ pub struct SimConfig {
     pub max_chunk: usize,
     /// The wall-clock time at the start.
     pub unix_time: Duration,
+    /// Whether one client read takes every chunk that has arrived, as a
+    /// socket read takes all the kernel holds (so a read may carry several
+    /// packets); otherwise each chunk is a read of its own.
+    pub coalesce_reads: bool,
 }
 
 impl SimConfig {
@@ -43,6 +47,7 @@ impl SimConfig {
             latency: Duration::from_millis(20),
             max_chunk: 4096,
             unix_time: Duration::from_secs(1_700_000_000),
+            coalesce_reads: false,
         }
     }
 }
@@ -516,7 +521,16 @@ impl Sim {
                             server.receive(now, s, &bytes);
                         }
                     }
-                    LinkEvent::ToClient(bytes) => {
+                    LinkEvent::ToClient(mut bytes) => {
+                        if self.config.coalesce_reads {
+                            while let Some(link) = self.links.get_mut(&conn).filter(|l| {
+                                matches!(l.events.front(), Some((t, LinkEvent::ToClient(_))) if *t <= now)
+                            }) {
+                                if let Some((_, LinkEvent::ToClient(more))) = link.events.pop_front() {
+                                    bytes.extend_from_slice(&more);
+                                }
+                            }
+                        }
                         self.sender.handle_input(Input::Received {
                             conn,
                             bytes: &bytes,
