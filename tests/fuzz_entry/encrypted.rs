@@ -6,8 +6,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use mtsender::buf::FrameBuf;
-use mtsender::crypto::{decrypt_message_in_place, DecryptError, Side};
-use mtsender::session::{Clock, ReqId, Session, SessionConfig, SessionEvent};
+use mtsender::crypto::{
+    decrypt_message_in_place, decrypt_messages_in_place, DecryptError, Side, PARALLEL_MESSAGES,
+};
+use mtsender::session::{Clock, InboundError, ReqId, Session, SessionConfig, SessionEvent};
 
 use super::cursor::Cursor;
 use super::peer::Peer;
@@ -42,7 +44,10 @@ struct Run {
     finished: BTreeSet<ReqId>,
     cancelled: BTreeSet<ReqId>,
     buf: FrameBuf,
+    bufs: Vec<FrameBuf>,
     sent: Vec<Vec<u8>>,
+    /// Packets held back, to reach the session together.
+    held: Vec<Vec<u8>>,
 }
 
 impl Run {
@@ -51,9 +56,27 @@ impl Run {
     }
 
     /// Every packet the session has to send: each must be one the server
-    /// can read.
-    fn flush(&mut self) {
+    /// can read. `together`: through `poll_packets`, several encrypted at
+    /// once.
+    fn flush(&mut self, together: bool) {
         let mut n = 0;
+        if together {
+            loop {
+                let got = self.session.poll_packets(self.now, &mut self.bufs);
+                assert!(got <= self.bufs.len());
+                for buf in &self.bufs[..got] {
+                    self.peer
+                        .learn(buf.as_slice())
+                        .expect("the session's packets are under its key");
+                }
+                n += got;
+                assert!(n <= MAX_PACKETS_PER_FLUSH, "poll_packets does not run dry");
+                if got < self.bufs.len() {
+                    break;
+                }
+            }
+            return;
+        }
         while self.session.poll_packet(self.now, &mut self.buf) {
             n += 1;
             assert!(n <= MAX_PACKETS_PER_FLUSH, "poll_packet does not run dry");
@@ -87,12 +110,57 @@ impl Run {
         assert_eq!(self.session.in_flight(), open, "requests lost or invented");
     }
 
-    fn receive(&mut self, mut packet: Vec<u8>) {
+    fn receive(&mut self, mut packet: Vec<u8>, hold: bool) {
         if self.sent.len() == 16 {
             self.sent.remove(0);
         }
         self.sent.push(packet.clone());
-        let _ = self.session.handle_packet(self.now, &mut packet);
+        if hold {
+            self.held.push(packet);
+        } else {
+            self.deliver_held();
+            let _ = self.session.handle_packet(self.now, &mut packet);
+        }
+    }
+
+    /// The held packets, together: decrypting them at once gives each the
+    /// verdict it gets alone, and the session refuses exactly those.
+    fn deliver_held(&mut self) {
+        if self.held.is_empty() {
+            return;
+        }
+        let key = self.session.auth_key().clone();
+        let alone: Vec<Result<Vec<u8>, DecryptError>> = self
+            .held
+            .iter()
+            .map(|p| {
+                decrypt_message_in_place(&key, Side::Server, &mut p.clone()).map(<[u8]>::to_vec)
+            })
+            .collect();
+        let mut copies = self.held.clone();
+        let mut slices: Vec<&mut [u8]> = copies.iter_mut().map(Vec::as_mut_slice).collect();
+        let mut seen = 0;
+        decrypt_messages_in_place(&key, Side::Server, &mut slices, |i, r| {
+            assert_eq!(i, seen, "results in order");
+            assert_eq!(
+                r.map(<[u8]>::to_vec),
+                alone[i],
+                "packet {i} decrypted together"
+            );
+            seen += 1;
+        });
+        assert_eq!(seen, alone.len(), "a result for every packet");
+        let mut held = std::mem::take(&mut self.held);
+        let mut slices: Vec<&mut [u8]> = held.iter_mut().map(Vec::as_mut_slice).collect();
+        let mut seen = 0;
+        self.session.handle_packets(self.now, &mut slices, |i, r| {
+            assert_eq!(i, seen, "results in order");
+            if let Err(e) = &alone[i] {
+                assert_eq!(r, Err(InboundError::Decrypt(*e)));
+            }
+            seen += 1;
+        });
+        assert_eq!(seen, alone.len(), "a result for every packet");
     }
 
     /// A request from the input, made a plausible query (see
@@ -105,8 +173,10 @@ impl Run {
 
 /// Layout: `flags` (bit 0: session not time-synced; bits 1-2: replay
 /// window 1024/4/64/1; bits 3-5: requests pushed at the start), then
-/// steps, each an op byte (bits 0-2 the step, bit 3 its option, bit 7: no
-/// flush after it) and its arguments:
+/// steps, each an op byte (bits 0-2 the step, bit 3 its option, bit 4: the
+/// step's packet is held back, held packets reach the session together
+/// before the next step without it; bit 5: the flush after it uses
+/// `poll_packets`; bit 7: no flush after it) and its arguments:
 ///
 /// - 0: raw packet (u16-prefixed bytes), to `decrypt_message_in_place`
 ///   and to the session;
@@ -146,22 +216,28 @@ pub fn encrypted(data: &[u8]) {
         finished: BTreeSet::new(),
         cancelled: BTreeSet::new(),
         buf: FrameBuf::new(),
+        bufs: (0..PARALLEL_MESSAGES).map(|_| FrameBuf::new()).collect(),
         sent: Vec::new(),
+        held: Vec::new(),
     };
     run.peer.session_id = Some(run.session.session_id());
     for i in 0..(flags >> 3 & 7) {
         run.push(&[i, 0x0f, 0xfe, 0xc0, i, i, i, i]);
     }
-    run.flush();
+    run.flush(false);
 
     while !c.is_empty() {
         let op = c.u8();
         let option = op & 8 != 0;
+        let hold = op & 0x10 != 0;
+        if !hold {
+            run.deliver_held();
+        }
         match op & 7 {
             0 => {
                 let raw = c.chunk().to_vec();
                 let _ = decrypt_message_in_place(&key, Side::Server, &mut raw.clone());
-                run.receive(raw);
+                run.receive(raw, hold);
             }
             1 => {
                 let plain = c.chunk();
@@ -180,7 +256,7 @@ pub fn encrypted(data: &[u8]) {
                     (Err(e), Err(x)) => assert_eq!(e, x),
                     (got, want) => panic!("sealed message: got {got:?}, want {want:?}"),
                 }
-                run.receive(packet);
+                run.receive(packet, hold);
             }
             2 => {
                 let low = c.u32();
@@ -194,7 +270,7 @@ pub fn encrypted(data: &[u8]) {
                 let plain = decrypt_message_in_place(&key, Side::Server, &mut copy)
                     .expect("a well-formed message decrypts");
                 assert_eq!(plain.len(), 32 + body.len() / 4 * 4);
-                run.receive(packet);
+                run.receive(packet, hold);
             }
             3 => {
                 run.now += Duration::from_millis(u64::from(c.u16()) * 10);
@@ -225,16 +301,18 @@ pub fn encrypted(data: &[u8]) {
                 if !run.sent.is_empty() {
                     let i = usize::from(c.u8()) % run.sent.len();
                     let again = run.sent[i].clone();
-                    run.receive(again);
+                    run.receive(again, hold);
                 }
             }
         }
         run.events();
         if op & 0x80 == 0 {
-            run.flush();
+            run.flush(op & 0x20 != 0);
         }
     }
-    run.flush();
+    run.deliver_held();
+    run.events();
+    run.flush(false);
     run.events();
 }
 

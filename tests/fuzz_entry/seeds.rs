@@ -577,6 +577,21 @@ pub fn encrypted() -> Vec<Vec<u8>> {
             .u16(60000)
             .done(),
     );
+    // Requests flushed with poll_packets, then answers held back and
+    // handed over together (with a raw packet among them), then time.
+    let mut s = S::new().u8(7 << 3).u8(4 | 0x20).chunk(&[9; 8]);
+    for (i, body) in server_bodies().into_iter().take(6).enumerate() {
+        s = s
+            .u8(2 | 0x10)
+            .u32(0x3001 + 8 * i as u32)
+            .u32(1)
+            .u8(i as u8)
+            .chunk(&body);
+        if i == 2 {
+            s = s.u8(0x10).chunk(&[0; 80]);
+        }
+    }
+    out.push(s.u8(3 | 0x20).u16(100).done());
     out
 }
 

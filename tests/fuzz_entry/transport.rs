@@ -3,7 +3,7 @@
 //! chunk.
 
 use mtsender::buf::FrameBuf;
-use mtsender::crypto::AesCtr;
+use mtsender::crypto::{AesCtr, PARALLEL_MESSAGES};
 use mtsender::transport::{
     obfuscation_init, ClientCodec, Error, Frame, ServerDecoder, ServerEncoder, TransportKind,
     DEFAULT_MAX_FRAME_LEN,
@@ -73,7 +73,9 @@ fn sticky(failed: &mut Option<Error>, e: Error) {
 /// Every ClientCodec kind (plain and obfuscated), fed the server's stream
 /// in input-chosen chunks.
 ///
-/// Layout: `mode` (bits 0-1 kind, bit 2 obfuscated, bits 3-5 frame cap),
+/// Layout: `mode` (bits 0-1 kind, bit 2 obfuscated, bits 3-5 frame cap,
+/// bits 6-7 how many packets a twin codec takes at once: none (one frame
+/// at a time), 2, 3 or 8),
 /// `n`, `n % 16` chunk sizes, then the stream as the server means it (it
 /// is encrypted here for obfuscated connections, so the input controls
 /// the decrypted bytes).
@@ -97,15 +99,36 @@ pub fn transport_client(data: &[u8]) {
     let mut codec = codec.with_max_frame_len(max);
     assert_eq!(codec.kind(), kind);
     assert_eq!(codec.is_obfuscated(), obfuscated);
+    // A twin that takes packets several at a time where it can: it must
+    // see the same frames.
+    let batch = [0, 2, 3, PARALLEL_MESSAGES][usize::from(mode >> 6)];
+    let mut twin = if obfuscated {
+        let init = obfuscation_init(&mut ChaCha20Rng::from_seed([mode; 32]));
+        ClientCodec::obfuscated(kind, init, 2).expect("obfuscation_init draws valid headers")
+    } else {
+        ClientCodec::new(kind)
+    }
+    .with_max_frame_len(max);
+    let mut seen = Vec::new();
+    let mut twin_seen = Vec::new();
 
     let mut fed = 0usize;
     let mut out = 0usize;
     let mut failed: Option<Error> = None;
     for chunk in chunks(&stream, sizes) {
         codec.feed(chunk);
+        twin.feed(chunk);
         fed += chunk.len();
         loop {
-            match codec.next_frame() {
+            let frame = codec.next_frame();
+            seen.push(match &frame {
+                Some(Ok(Frame::Packet(p))) => Ok(Ok(p.to_vec())),
+                Some(Ok(Frame::QuickAck(t))) => Ok(Err(i64::from(*t))),
+                Some(Ok(Frame::TransportError(e))) => Ok(Err(i64::from(*e) - (1 << 40))),
+                Some(Err(e)) => Err(e.clone()),
+                None => break,
+            });
+            match frame {
                 None => break,
                 Some(Ok(Frame::Packet(p))) => {
                     assert!(failed.is_none(), "a packet after a fatal error");
@@ -134,6 +157,12 @@ pub fn transport_client(data: &[u8]) {
                 }
             }
         }
+        drain_twin(&mut twin, batch, &mut twin_seen);
+        assert_eq!(
+            seen, twin_seen,
+            "frames differ when packets come {batch} at a time"
+        );
+        assert_eq!(twin.buffered(), codec.buffered());
         assert!(out <= fed, "more frame bytes out than in");
         let buffered = codec.buffered();
         assert!(buffered <= fed - out.min(fed), "buffered bytes never fed");
@@ -143,6 +172,37 @@ pub fn transport_client(data: &[u8]) {
         );
         if failed.is_some() {
             assert_eq!(buffered, 0, "a failed decoder keeps its buffer");
+        }
+    }
+}
+
+/// A frame as seen: a packet's bytes, or a quick ack / transport error
+/// code (apart by range), or an error.
+type Seen = Result<Result<Vec<u8>, i64>, Error>;
+
+/// Drains `codec` as the sender does: packets up to `batch` at once where
+/// any are complete (never when `batch` is 0), else one frame.
+fn drain_twin(codec: &mut ClientCodec, batch: usize, seen: &mut Vec<Seen>) {
+    loop {
+        let mut packets: [&mut [u8]; PARALLEL_MESSAGES] = Default::default();
+        let n = codec.next_packets(&mut packets[..batch]);
+        assert!(n <= batch);
+        if n > 0 {
+            for p in &packets[..n] {
+                assert!(!p.is_empty(), "empty packet in a batch");
+                seen.push(Ok(Ok(p.to_vec())));
+            }
+            continue;
+        }
+        match codec.next_frame() {
+            None => return,
+            Some(Ok(Frame::Packet(p))) => seen.push(Ok(Ok(p.to_vec()))),
+            Some(Ok(Frame::QuickAck(t))) => seen.push(Ok(Err(i64::from(t)))),
+            Some(Ok(Frame::TransportError(e))) => seen.push(Ok(Err(i64::from(e) - (1 << 40)))),
+            Some(Err(e)) => {
+                seen.push(Err(e));
+                return;
+            }
         }
     }
 }
