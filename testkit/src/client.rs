@@ -296,6 +296,42 @@ impl TestClient {
         })
     }
 
+    /// Connects with `key` installed in the server beforehand
+    /// ([`FakeDc::install_auth_key`]) instead of a handshake: a session for
+    /// the price of none, for tests and fuzzing that are not about keys.
+    /// `expires_in` makes it a temporary key.
+    pub fn with_installed_key(
+        dc: &mut FakeDc,
+        clock: Clock,
+        now: Instant,
+        transport: Transport,
+        key: AuthKey,
+        expires_in: Option<u32>,
+        seed: u64,
+    ) -> Self {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let first_salt = dc.install_auth_key(now, key.clone(), expires_in);
+        let time_offset = dc.server_time(now) - clock.unix_secs_at(now);
+        let link = Link::open(dc, now, transport, rng.next_u64());
+        let expires_at = dc.auth_key_info(key.id()).and_then(|i| i.expires_at);
+        Self {
+            link,
+            auth_key: key.clone(),
+            salt: first_salt,
+            session_id: rng.next_u64() as i64,
+            msg_ids: MsgIdGen::new(clock, time_offset),
+            seq: SeqNo::default(),
+            transport,
+            finished: Finished {
+                auth_key: key,
+                first_salt,
+                time_offset,
+                expires_at,
+            },
+            rng,
+        }
+    }
+
     /// A permanent key over plain intermediate.
     pub fn simple(dc: &mut FakeDc, clock: Clock, now: Instant, seed: u64) -> Self {
         Self::connect(

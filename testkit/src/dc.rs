@@ -418,6 +418,33 @@ impl FakeDc {
         })
     }
 
+    /// Stores `key` as if a handshake had created it (a permanent key, or
+    /// a temporary one expiring `expires_in` seconds from now), for tests
+    /// that need a session without paying for a handshake. Returns the
+    /// first salt, as a handshake would have given it.
+    pub fn install_auth_key(&mut self, now: Instant, key: AuthKey, expires_in: Option<u32>) -> i64 {
+        let secs = self.server_secs(now);
+        let first = key.id().rotate_left(17) ^ 0x5a17_5a17;
+        let salts = Salts::new(
+            self.config.seed,
+            key.id(),
+            first,
+            secs,
+            self.config.salt_period.as_secs(),
+            self.config.salt_grace.as_secs(),
+        );
+        self.keys.insert(
+            key.id(),
+            KeyState {
+                key,
+                expires_at: expires_in.map(|e| secs + i64::from(e)),
+                salts,
+                bound_to: None,
+            },
+        );
+        first
+    }
+
     /// Number of stored auth keys.
     pub fn auth_key_count(&self) -> usize {
         self.keys.len()

@@ -882,6 +882,31 @@ fn echo_result(c: &mut TestClient, dc: &mut FakeDc, now: Instant, payload: &[u8]
 }
 
 #[test]
+fn an_installed_key_serves_a_session_without_a_handshake() {
+    let (now, clock, mut dc) = setup(FakeDcConfig::new(2));
+    let key = mtsender::crypto::AuthKey::from_bytes([0x3c; 256]);
+    let mut c = TestClient::with_installed_key(
+        &mut dc,
+        clock,
+        now,
+        Transport::Plain(TransportKind::Intermediate),
+        key.clone(),
+        Some(600),
+        9,
+    );
+    assert_eq!(dc.stats().handshakes, 0);
+    assert_eq!(dc.auth_key(key.id()), Some(&key));
+    let info = dc.auth_key_info(key.id()).unwrap();
+    assert_eq!(info.expires_at, Some(dc.server_time(now) + 600));
+    assert_eq!(
+        echo_result(&mut c, &mut dc, now, b"no handshake"),
+        echo_body(b"no handshake")
+    );
+    // The salt it was given is the one the server expects: no bad salt.
+    assert_eq!(dc.current_salt(now, key.id()), Some(c.salt));
+}
+
+#[test]
 fn error_faults_answer_rpc_errors_and_do_not_execute() {
     let spec = "flood_wait=5@1,flood_premium_wait=6@2,slowmode_wait=7@3,migrate=phone:4@4,migrate=network:5@5,migrate=user:1@6,migrate=file:3@7,migrate=stats:2@8,internal@9,timeout@10";
     let (now, _, mut dc, mut c) = with_faults(spec);

@@ -60,6 +60,35 @@ impl Run {
         (UNIX + (self.now - t0())).as_secs() as i64
     }
 
+    /// Takes over a test client's session and connection.
+    fn add_client(&mut self, client: TestClient) {
+        let TestClient {
+            link,
+            auth_key,
+            salt,
+            session_id,
+            msg_ids,
+            seq,
+            ..
+        } = client;
+        assert!(!link.closed, "the server closed a fresh connection");
+        self.clients.push(Client {
+            key: auth_key,
+            salt,
+            session_id,
+            sessions: vec![session_id],
+            msg_ids,
+            seq,
+        });
+        assert!(self.index(link.conn).is_none(), "connection id reused");
+        self.conns.push(Conn {
+            id: link.conn,
+            codec: link.codec,
+            closed: false,
+            client: Some(self.clients.len() - 1),
+        });
+    }
+
     fn open_conns(&self) -> usize {
         self.conns.iter().filter(|c| !c.closed).count()
     }
@@ -251,7 +280,10 @@ impl Run {
 ///   option bit 0 marks them not content-related);
 /// - 10: from a client, a plaintext (u16-prefixed) sealed as is;
 /// - 11: a client moves to a new connection (transport `option % 7`) or,
-///   option bit 3, starts a new session.
+///   option bit 3, starts a new session;
+/// - 12: a client whose key the server was given beforehand (no
+///   handshake), on a new connection (transport `option % 7`, temporary
+///   key if option bit 3).
 pub fn fakedc(data: &[u8]) {
     let mut c = Cursor::new(data);
     let seed = c.u8();
@@ -323,32 +355,22 @@ pub fn fakedc(data: &[u8]) {
                         u64::from(seed) << 8 | run.handshakes as u64,
                     )
                     .expect("a handshake with the fake DC succeeds");
-                    let TestClient {
-                        link,
-                        auth_key,
-                        salt,
-                        session_id,
-                        msg_ids,
-                        seq,
-                        ..
-                    } = client;
-                    assert!(!link.closed, "the server closed a fresh connection");
-                    run.clients.push(Client {
-                        key: auth_key,
-                        salt,
-                        session_id,
-                        sessions: vec![session_id],
-                        msg_ids,
-                        seq,
-                    });
-                    assert!(run.index(link.conn).is_none(), "connection id reused");
-                    run.conns.push(Conn {
-                        id: link.conn,
-                        codec: link.codec,
-                        closed: false,
-                        client: Some(run.clients.len() - 1),
-                    });
+                    run.add_client(client);
                 }
+            }
+            12 => {
+                let n = run.clients.len() as u8;
+                let key = AuthKey::from_bytes([seed ^ n.wrapping_mul(29); 256]);
+                let client = TestClient::with_installed_key(
+                    &mut run.dc,
+                    Clock::new(t0(), UNIX),
+                    run.now,
+                    transport,
+                    key,
+                    (opt & 8 != 0).then_some(600),
+                    u64::from(seed) << 8 | u64::from(n),
+                );
+                run.add_client(client);
             }
             8 => {
                 let b = c.u8();
