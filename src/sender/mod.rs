@@ -38,7 +38,7 @@ use crate::error::{InvocationError, RpcError};
 use crate::handshake::{Handshake, HandshakeConfig, KeyKind};
 use crate::policy::flood::{migration, Migration};
 use crate::policy::RetryContext;
-use crate::session::ids::IdMap;
+use crate::session::ids::{IdMap, IdSlabMap};
 use crate::session::{is_ping, BindParams, Clock, Session, SessionEvent};
 use crate::tl::functions::{InitConnection, InvokeWithLayer};
 use crate::tl::message::PlainMessage;
@@ -408,7 +408,7 @@ pub struct Sender {
     dcs: BTreeMap<i32, DcState>,
     conns: IdMap<ConnId, Conn>,
     next_conn: u64,
-    requests: IdMap<RequestId, Req>,
+    requests: IdSlabMap<RequestId, Req>,
     next_req: u64,
     timers: BTreeSet<(Instant, RequestId, ReqTimer)>,
     outputs: VecDeque<Output>,
@@ -417,7 +417,8 @@ pub struct Sender {
     sleep_emitted: bool,
     shut_down: bool,
     buf: FrameBuf,
-    /// Packets encrypted together in one flush.
+    /// Packets encrypted together in one flush; each is handed over as its
+    /// transmit.
     bufs: Vec<FrameBuf>,
     stats: Stats,
 }
@@ -444,7 +445,7 @@ impl Sender {
             dcs: BTreeMap::new(),
             conns: IdMap::default(),
             next_conn: 0,
-            requests: IdMap::default(),
+            requests: IdSlabMap::default(),
             next_req: 0,
             timers: BTreeSet::new(),
             outputs: VecDeque::new(),
@@ -1644,9 +1645,12 @@ impl Sender {
                 let n = session.poll_packets(now, &mut self.bufs);
                 for buf in &mut self.bufs[..n] {
                     c.codec.encode(buf, &mut self.rng);
+                    // The packet's own buffer becomes the output: no copy,
+                    // and no burst-sized buffers kept between flushes.
+                    let buf = std::mem::take(buf);
                     self.outputs.push_back(Output::Transmit {
                         conn,
-                        bytes: buf.as_slice().to_vec(),
+                        bytes: buf.into_vec(),
                     });
                 }
                 if n < self.bufs.len() {

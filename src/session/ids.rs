@@ -214,6 +214,117 @@ pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher<0>>>;
 /// A map keyed by this side's msg_ids, which count up by four.
 pub(crate) type MsgIdMap<V> = HashMap<i64, V, BuildHasherDefault<IdHasher<2>>>;
 
+/// [`IdMap`] with its values in a [`SlabMap`].
+pub(crate) type IdSlabMap<K, V> = SlabMap<K, V, BuildHasherDefault<IdHasher<0>>>;
+
+/// [`MsgIdMap`] with its values in a [`SlabMap`].
+pub(crate) type MsgIdSlabMap<V> = SlabMap<i64, V, BuildHasherDefault<IdHasher<2>>>;
+
+/// A map whose values sit densely in one vector, found through a hash
+/// index of small entries (key and slot number).
+///
+/// The tables that hold one entry per request in flight spend most of
+/// their memory on empty buckets just after they grow (a hash table is
+/// between 44% and 88% full); keeping only the key and a slot number in
+/// the table, and the values packed in a vector whose free slots are
+/// reused, makes those empty buckets cheap.
+pub(crate) struct SlabMap<K, V, S> {
+    index: HashMap<K, u32, S>,
+    slots: Vec<Option<(K, V)>>,
+    free: Vec<u32>,
+}
+
+impl<K, V, S: Default> Default for SlabMap<K, V, S> {
+    fn default() -> Self {
+        Self {
+            index: HashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<K: Copy + Eq + std::hash::Hash, V, S: std::hash::BuildHasher> SlabMap<K, V, S> {
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    pub fn contains_key(&self, k: &K) -> bool {
+        self.index.contains_key(k)
+    }
+
+    pub fn get(&self, k: &K) -> Option<&V> {
+        let i = *self.index.get(k)?;
+        self.slots[i as usize].as_ref().map(|(_, v)| v)
+    }
+
+    pub fn get_mut(&mut self, k: &K) -> Option<&mut V> {
+        let i = *self.index.get(k)?;
+        self.slots[i as usize].as_mut().map(|(_, v)| v)
+    }
+
+    /// Inserts or replaces; returns the value replaced.
+    pub fn insert(&mut self, k: K, v: V) -> Option<V> {
+        if let Some(&i) = self.index.get(&k) {
+            return self.slots[i as usize].replace((k, v)).map(|(_, old)| old);
+        }
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some((k, v));
+                i
+            }
+            None => {
+                // More than u32::MAX entries would not fit in memory first.
+                let i = u32::try_from(self.slots.len()).expect("fewer than 2^32 entries");
+                self.slots.push(Some((k, v)));
+                i
+            }
+        };
+        self.index.insert(k, i);
+        None
+    }
+
+    pub fn remove(&mut self, k: &K) -> Option<V> {
+        let i = self.index.remove(k)?;
+        let (_, v) = self.slots[i as usize].take()?;
+        if self.is_empty() {
+            // Start over densely (capacity kept).
+            self.slots.clear();
+            self.free.clear();
+        } else {
+            self.free.push(i);
+        }
+        Some(v)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.slots.iter().flatten().map(|(k, v)| (k, v))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &K> {
+        self.slots.iter().flatten().map(|(k, _)| k)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.slots.iter().flatten().map(|(_, v)| v)
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.slots.iter_mut().flatten().map(|(_, v)| v)
+    }
+
+    /// Takes every entry out, in no particular order.
+    pub fn drain(&mut self) -> impl Iterator<Item = (K, V)> + '_ {
+        self.index.clear();
+        self.free.clear();
+        self.slots.drain(..).flatten()
+    }
+}
+
 /// Why an inbound msg_id is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -325,6 +436,46 @@ impl ReplayWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Every operation agrees with a plain HashMap.
+        #[test]
+        fn slab_map_behaves_as_a_map(ops in proptest::collection::vec((0u8..4, 0i64..40, proptest::prelude::any::<u16>()), 0..300)) {
+            let mut m: MsgIdSlabMap<u16> = SlabMap::default();
+            let mut model: HashMap<i64, u16> = HashMap::new();
+            for (op, k, v) in ops {
+                match op {
+                    0 | 1 => proptest::prop_assert_eq!(m.insert(k, v), model.insert(k, v)),
+                    2 => proptest::prop_assert_eq!(m.remove(&k), model.remove(&k)),
+                    _ => {
+                        if let Some(x) = m.get_mut(&k) {
+                            *x = v;
+                        }
+                        if let Some(x) = model.get_mut(&k) {
+                            *x = v;
+                        }
+                    }
+                }
+                proptest::prop_assert_eq!(m.len(), model.len());
+                proptest::prop_assert_eq!(m.get(&k), model.get(&k));
+                proptest::prop_assert_eq!(m.contains_key(&k), model.contains_key(&k));
+                let mut a: Vec<(i64, u16)> = m.iter().map(|(k, v)| (*k, *v)).collect();
+                let mut b: Vec<(i64, u16)> = model.iter().map(|(k, v)| (*k, *v)).collect();
+                a.sort_unstable();
+                b.sort_unstable();
+                proptest::prop_assert_eq!(a, b);
+                // Free slots are reused: the vector never outgrows the
+                // most entries held at once.
+                proptest::prop_assert!(m.slots.len() <= 40);
+            }
+            let mut drained: Vec<(i64, u16)> = m.drain().collect();
+            let mut rest: Vec<(i64, u16)> = model.into_iter().collect();
+            drained.sort_unstable();
+            rest.sort_unstable();
+            proptest::prop_assert_eq!(drained, rest);
+            proptest::prop_assert_eq!(m.len(), 0);
+        }
+    }
 
     fn clock() -> (Instant, Clock) {
         let t0 = crate::test_util::t0();

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use std::collections::VecDeque;
 
-use super::{InboundError, Kind, MsgIdMap, RpcError, Sent, Session, SessionEvent};
+use super::{InboundError, Kind, MsgIdSlabMap, RpcError, Sent, Session, SessionEvent};
 use crate::session::ids::{msg_id_secs, MsgIdError};
 use crate::tl::message::{
     parse_msg_copy, unpack_gzip, Container, RpcResult, GZIP_PACKED_ID, MSG_CONTAINER_ID,
@@ -538,7 +538,7 @@ impl Session {
 }
 
 /// Marks one sent message acknowledged (reporting it once if a request).
-fn ack_sent(sent: &mut MsgIdMap<Sent>, events: &mut VecDeque<SessionEvent>, id: i64) {
+fn ack_sent(sent: &mut MsgIdSlabMap<Sent>, events: &mut VecDeque<SessionEvent>, id: i64) {
     if let Some(s) = sent.get_mut(&id) {
         if !s.acked {
             s.acked = true;

@@ -30,6 +30,7 @@ mod inbound;
 mod tests;
 
 use std::collections::VecDeque;
+use std::num::NonZeroI64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,8 +41,8 @@ use crate::buf::FrameBuf;
 use crate::crypto::{self, AuthKey, DecryptError, Side};
 use crate::tl::message::{write_gzip_packed, ContainerWriter, MAX_CONTAINER_MESSAGES};
 use crate::tl::{functions, types, Identifiable, Serialize};
-use ids::MsgIdMap;
 pub use ids::{Clock, MsgIdError, MsgIdGen, ReplayWindow, SeqNo};
+use ids::{MsgIdMap, MsgIdSlabMap};
 
 /// Caller-chosen identity of a request, echoed in its events.
 pub type ReqId = u64;
@@ -247,12 +248,18 @@ struct Queued {
 struct Sent {
     kind: Kind,
     body: Body,
-    container: Option<i64>,
+    /// The container it went in (msg_ids are never 0).
+    container: Option<NonZeroI64>,
     acked: bool,
     /// Sent on a connection that dropped before the server acknowledged it.
     uncertain: bool,
     maybe_repeated: bool,
 }
+
+/// Bytes a packet may grow by after its messages: MTProto padding (at most
+/// 12 + 15 + 7 × 16 as [`crypto::encrypt_message_in_place`] draws it) and
+/// a transport envelope (length, CRC, up to 15 bytes of transport padding).
+const PACKET_TAIL_ROOM: usize = 160;
 
 /// The encrypted session over one auth key. See the [module docs](self).
 pub struct Session {
@@ -266,7 +273,7 @@ pub struct Session {
     seq: SeqNo,
     rng: ChaCha20Rng,
     queue: VecDeque<Queued>,
-    sent: MsgIdMap<Sent>,
+    sent: MsgIdSlabMap<Sent>,
     /// Each container's tracked messages still unanswered, ascending.
     containers: MsgIdMap<VecDeque<i64>>,
     pending_acks: Vec<i64>,
@@ -322,7 +329,7 @@ impl Session {
             seq: SeqNo::default(),
             rng,
             queue: VecDeque::new(),
-            sent: MsgIdMap::default(),
+            sent: MsgIdSlabMap::default(),
             containers: MsgIdMap::default(),
             pending_acks: Vec::new(),
             ack_deadline: None,
@@ -622,7 +629,11 @@ impl Session {
 
         let salt = self.salt;
         let session_id = self.session_id;
+        // Room for the whole packet at once: header, container, messages,
+        // the largest random padding, the transport's envelope.
+        let room = 32 + 8 + bytes + PACKET_TAIL_ROOM;
         out.append_with(|v| {
+            v.reserve(room);
             v.extend_from_slice(&salt.to_le_bytes());
             v.extend_from_slice(&session_id.to_le_bytes());
             v.extend_from_slice(&[0; 16]); // msg_id, seq_no, length: below
@@ -668,7 +679,7 @@ impl Session {
                 .map(|(id, _, _)| *id)
                 .collect();
             for (id, _, q) in inner {
-                self.record(id, Some(outer_id), q);
+                self.record(id, NonZeroI64::new(outer_id), q);
             }
             if !tracked.is_empty() {
                 self.containers.insert(outer_id, tracked.into());
@@ -696,7 +707,7 @@ impl Session {
     }
 
     /// Remembers a sent message that expects an answer.
-    fn record(&mut self, msg_id: i64, container: Option<i64>, q: Queued) {
+    fn record(&mut self, msg_id: i64, container: Option<NonZeroI64>, q: Queued) {
         if matches!(q.kind, Kind::Fire) {
             return;
         }
@@ -741,7 +752,7 @@ impl Session {
     fn take_sent(&mut self, msg_id: i64) -> Option<Sent> {
         let s = self.sent.remove(&msg_id)?;
         if let Some(c) = s.container {
-            self.forget_in_container(c, msg_id);
+            self.forget_in_container(c.get(), msg_id);
         }
         Some(s)
     }
