@@ -269,23 +269,29 @@ impl<K: Copy + Eq + std::hash::Hash, V, S: std::hash::BuildHasher> SlabMap<K, V,
 
     /// Inserts or replaces; returns the value replaced.
     pub fn insert(&mut self, k: K, v: V) -> Option<V> {
-        if let Some(&i) = self.index.get(&k) {
-            return self.slots[i as usize].replace((k, v)).map(|(_, old)| old);
+        use std::collections::hash_map::Entry;
+        match self.index.entry(k) {
+            Entry::Occupied(e) => self.slots[*e.get() as usize]
+                .replace((k, v))
+                .map(|(_, old)| old),
+            Entry::Vacant(e) => {
+                let i = match self.free.pop() {
+                    Some(i) => {
+                        self.slots[i as usize] = Some((k, v));
+                        i
+                    }
+                    None => {
+                        // More than u32::MAX entries would not fit in memory
+                        // first.
+                        let i = u32::try_from(self.slots.len()).expect("fewer than 2^32 entries");
+                        self.slots.push(Some((k, v)));
+                        i
+                    }
+                };
+                e.insert(i);
+                None
+            }
         }
-        let i = match self.free.pop() {
-            Some(i) => {
-                self.slots[i as usize] = Some((k, v));
-                i
-            }
-            None => {
-                // More than u32::MAX entries would not fit in memory first.
-                let i = u32::try_from(self.slots.len()).expect("fewer than 2^32 entries");
-                self.slots.push(Some((k, v)));
-                i
-            }
-        };
-        self.index.insert(k, i);
-        None
     }
 
     pub fn remove(&mut self, k: &K) -> Option<V> {

@@ -282,6 +282,8 @@ pub struct Session {
     synced: bool,
     /// Highest server msg_id seen, for msgs_state_req answers.
     max_server_msg_id: i64,
+    /// The largest msg_id this session has handed out.
+    max_msg_id: i64,
     events: VecDeque<SessionEvent>,
 }
 
@@ -334,6 +336,7 @@ impl Session {
             pending_acks: Vec::new(),
             ack_deadline: None,
             max_server_msg_id: 0,
+            max_msg_id: 0,
             events: VecDeque::new(),
         }
     }
@@ -700,6 +703,11 @@ impl Session {
         loop {
             // Ids rise by at least 4 per call and few are tracked: this ends.
             let id = self.msg_ids.next(now);
+            // Above every id handed out so far, none in flight can match.
+            if id > self.max_msg_id {
+                self.max_msg_id = id;
+                return id;
+            }
             if !self.sent.contains_key(&id) && !self.containers.contains_key(&id) {
                 return id;
             }
@@ -774,12 +782,16 @@ impl Session {
         if let Some(inner) = self.containers.get_mut(&container) {
             // Ids went in ascending; answers mostly come in that order too,
             // which makes this a pop from the front.
-            let at = match inner.binary_search(&msg_id) {
-                Ok(at) => Some(at),
-                Err(_) => inner.iter().position(|&i| i == msg_id),
-            };
-            if let Some(at) = at {
-                inner.remove(at);
+            if inner.front() == Some(&msg_id) {
+                inner.pop_front();
+            } else {
+                let at = match inner.binary_search(&msg_id) {
+                    Ok(at) => Some(at),
+                    Err(_) => inner.iter().position(|&i| i == msg_id),
+                };
+                if let Some(at) = at {
+                    inner.remove(at);
+                }
             }
             if inner.is_empty() {
                 self.containers.remove(&container);
