@@ -434,6 +434,8 @@ struct Sim {
     /// Sender connection → the DC's, while open.
     links: Vec<(ConnId, mtsender_testkit::ConnId)>,
     responses: Vec<(RequestId, Result<Vec<u8>, InvocationError>)>,
+    /// The requests answered with `maybe_repeated` set.
+    maybe_repeated: Vec<RequestId>,
     connects: usize,
     disconnects: usize,
 }
@@ -448,6 +450,7 @@ impl Sim {
             dc: FakeDc::new(FakeDcConfig::new(2).seed([6; 32]), now, unix),
             links: Vec::new(),
             responses: Vec::new(),
+            maybe_repeated: Vec::new(),
             connects: 0,
             disconnects: 0,
         }
@@ -483,7 +486,12 @@ impl Sim {
                         }
                         self.links.retain(|l| l.0 != conn);
                     }
-                    Output::Response { id, result, .. } => self.responses.push((id, result)),
+                    Output::Response { id, result, meta } => {
+                        if meta.maybe_repeated {
+                            self.maybe_repeated.push(id);
+                        }
+                        self.responses.push((id, result));
+                    }
                     _ => {}
                 }
             }
@@ -713,6 +721,22 @@ fn transport_error_404_forgets_the_key_and_resends_on_a_new_one() {
     assert_eq!(sim.dc.auth_key_count(), 2);
     assert_eq!(sim.response(id), Some(&Ok(echo(2))));
     assert_eq!(sim.count(|_| true), 2);
+    assert!(sim.maybe_repeated.is_empty(), "it was never written");
+}
+
+/// -404 after a request went out: the server that forgot the key may have
+/// run it under that key before, so its answer from the new key says so.
+#[test]
+fn transport_error_404_flags_requests_already_written() {
+    let mut sim = Sim::ready();
+    let written = sim.sender.invoke(sim.now, Request::new(echo(2)));
+    sim.send_only();
+    let queued = sim.sender.invoke(sim.now, Request::new(echo(3)));
+    sim.inject(&intermediate(&(-404i32).to_le_bytes()));
+    sim.advance(sim.now + Duration::from_secs(2));
+    assert_eq!(sim.response(written), Some(&Ok(echo(2))));
+    assert_eq!(sim.response(queued), Some(&Ok(echo(3))));
+    assert_eq!(sim.maybe_repeated, vec![written]);
 }
 
 /// -444: invalid DC. Every request of that DC fails with the transport

@@ -1300,11 +1300,16 @@ impl Sender {
                         state.auth_key = None;
                     }
                     if let Some(mut session) = state.session.take() {
+                        // Written ones may have run under the key before the
+                        // server lost it.
+                        let mut written = session.sent_requests();
+                        written.sort_unstable();
                         let held = session.drain_requests();
                         for (req, _) in held {
                             let id = RequestId(req);
                             if let Some(r) = self.requests.get_mut(&id) {
                                 r.phase = Phase::Queued;
+                                r.maybe_repeated |= written.binary_search(&req).is_ok();
                                 state.queue.push_back(id);
                             }
                         }

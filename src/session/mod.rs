@@ -869,6 +869,17 @@ impl Session {
         self.take_sent_of(&Kind::Rpc(req));
     }
 
+    /// The requests written to the network and not yet answered.
+    pub fn sent_requests(&self) -> Vec<ReqId> {
+        self.sent
+            .values()
+            .filter_map(|s| match s.kind {
+                Kind::Rpc(req) => Some(req),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Takes back every queued and in-flight request, leaving the session
     /// with none: for moving them elsewhere (another DC, a new key).
     pub fn drain_requests(&mut self) -> Vec<(ReqId, Vec<u8>)> {
