@@ -1,4 +1,5 @@
-//! TL types with more than one constructor, as enums over [`types`](super::types).
+//! TL types with more than one constructor, as enums over the structs of
+//! [`super::types`].
 
 use super::types;
 
