@@ -848,9 +848,9 @@ pub fn fakedc() -> Vec<Vec<u8>> {
     for transport in 0..7u8 {
         out.push(
             S::new()
-                .u8(transport)
-                // A real handshake once; installed keys (op 12) elsewhere,
-                // which run many times faster.
+                // A real handshake once (seed bit 7); installed keys (op
+                // 12) elsewhere, which run many times faster.
+                .u8(if transport == 0 { 0x80 } else { transport })
                 .u8(if transport == 0 { 7 } else { 12 } | transport << 4)
                 .u8(8)
                 .u8(0)
