@@ -268,7 +268,8 @@ impl Run {
 /// - 3: a payload (u16-prefixed) framed by the connection's (u8) codec
 ///   (option bit 0: with a quick ack request);
 /// - 4: time passes (u16 × 10 ms);
-/// - 5: an update (u16-prefixed body) pushed to every session;
+/// - 5: an update (u16-prefixed body, not a container) pushed to every
+///   session;
 /// - 6: the server forgets its sessions;
 /// - 7: a real handshake on a new connection (transport `option % 7`,
 ///   temporary key if option bit 3), at most once per input, and only if
@@ -335,7 +336,12 @@ pub fn fakedc(data: &[u8]) {
                 let body = c.chunk();
                 let mut body = body.to_vec();
                 body.resize(body.len().div_ceil(4).max(1) * 4, 0);
-                run.dc.push_update(run.now, body);
+                // The server passes an update's body through as given; one
+                // that reads as a container would be the harness's own
+                // malformed container, not the server's.
+                if !body.starts_with(&MSG_CONTAINER_ID.to_le_bytes()) {
+                    run.dc.push_update(run.now, body);
+                }
             }
             6 => run.dc.forget_sessions(),
             // A real handshake costs several modular exponentiations (tens
