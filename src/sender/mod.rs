@@ -1152,6 +1152,9 @@ impl Sender {
             return;
         };
         let Some(session) = state.session.as_mut() else {
+            // No session to ping on: the timer goes until one starts
+            // (`on_ready` sets it), rather than staying due.
+            state.next_ping = None;
             return;
         };
         session.ping(ping_id, Some(delay));
@@ -1315,7 +1318,14 @@ impl Sender {
                         }
                     }
                 }
+                // The DC's current connection runs on the forgotten key too
+                // (the -404 may come on a refresh's old, draining one): it
+                // goes as well, so that the restart makes a new key.
+                let primary = self.dcs.get(&dc).and_then(|s| s.conn);
                 self.drop_conn(now, conn, "transport error -404".into(), true);
+                if let Some(p) = primary.filter(|&p| p != conn) {
+                    self.drop_conn(now, p, "its key was forgotten (-404)".into(), true);
+                }
             }
             -444 => {
                 self.fail_dc_requests(dc, InvocationError::Transport { dc, code });
