@@ -16,7 +16,7 @@
 //! connection opened, bytes arrived, a connection closed, a timer fired),
 //! then drain [`Sender::poll_output`] until [`Output::SleepUntil`] and do what
 //! it says: connect, write bytes, close, deliver responses and updates.
-//! Every call carries `now`; the sender never calls `Instant::now()`.
+//! Every call carries `now`: the sender reads no clock of its own.
 //!
 //! Here the "network" is a direct hand-off to the testkit's in-memory fake
 //! DC, the same server the tests, the simulator and the `fake-dc` binary use:

@@ -755,30 +755,38 @@ fn pfs_runs_the_session_on_a_bound_temporary_key() {
     assert_eq!(s.dc(2).auth_key_count(), 2);
 }
 
+/// Every transport, plain and obfuscated (Full has no obfuscated form).
+const TRANSPORTS: [(mtsender::transport::TransportKind, bool); 7] = {
+    use mtsender::transport::TransportKind::*;
+    [
+        (Abridged, false),
+        (Intermediate, false),
+        (PaddedIntermediate, false),
+        (Full, false),
+        (Abridged, true),
+        (Intermediate, true),
+        (PaddedIntermediate, true),
+    ]
+};
+
+/// A simulation against DC 2 over `kind`.
+fn transport_sim(sc: SimConfig, kind: mtsender::transport::TransportKind, obfuscated: bool) -> Sim {
+    let mut cfg = config();
+    cfg.transport = kind;
+    cfg.obfuscated = obfuscated;
+    Sim::new(sc, cfg, vec![FakeDcConfig::new(2)])
+}
+
 #[test]
 fn packets_arriving_together_are_decrypted_together() {
     // Reads that carry many packets at once (and cut packets at random
     // places) go through the batched path on every transport: every
     // request answered once, nothing dropped.
-    use mtsender::transport::TransportKind::*;
-    for (i, (kind, obfuscated)) in [
-        (Abridged, false),
-        (Intermediate, false),
-        (PaddedIntermediate, false),
-        (Full, false),
-        (Intermediate, true),
-        (PaddedIntermediate, true),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let mut cfg = config();
-        cfg.transport = kind;
-        cfg.obfuscated = obfuscated;
+    for (i, &(kind, obfuscated)) in TRANSPORTS.iter().enumerate() {
         let mut sc = SimConfig::new(300 + i as u64);
         sc.coalesce_reads = true;
         sc.max_chunk = 700;
-        let mut s = Sim::new(sc, cfg, vec![FakeDcConfig::new(2)]);
+        let mut s = transport_sim(sc, kind, obfuscated);
         let ids: Vec<_> = (0..300).map(|n| s.invoke(Request::new(echo(n)))).collect();
         assert!(s.run_until_answered(Duration::from_secs(30)), "{kind:?}");
         for id in &ids {
@@ -799,25 +807,10 @@ fn packets_arriving_together_are_decrypted_together() {
 
 #[test]
 fn every_transport_carries_the_handshake_and_requests() {
-    use mtsender::transport::TransportKind::*;
-    for (i, (kind, obfuscated)) in [
-        (Abridged, false),
-        (Intermediate, false),
-        (PaddedIntermediate, false),
-        (Full, false),
-        (Abridged, true),
-        (Intermediate, true),
-        (PaddedIntermediate, true),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let mut cfg = config();
-        cfg.transport = kind;
-        cfg.obfuscated = obfuscated;
+    for (i, &(kind, obfuscated)) in TRANSPORTS.iter().enumerate() {
         let mut sc = SimConfig::new(100 + i as u64);
         sc.max_chunk = 13;
-        let mut s = Sim::new(sc, cfg, vec![FakeDcConfig::new(2)]);
+        let mut s = transport_sim(sc, kind, obfuscated);
         let ids: Vec<_> = (0..20).map(|n| s.invoke(Request::new(echo(n)))).collect();
         assert!(
             s.run_until_answered(Duration::from_secs(30)),

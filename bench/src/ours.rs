@@ -120,6 +120,20 @@ impl EncodeSmall {
     }
 }
 
+/// Sends what `session` has queued (untimed, to a throwaway codec) and
+/// reads back the session id and the msg_ids its requests went out with.
+fn send_queued(
+    session: &mut Session,
+    now: Instant,
+    bufs: &mut [FrameBuf],
+    rng: &mut ChaCha20Rng,
+) -> (i64, Vec<i64>) {
+    let mut sent = Vec::new();
+    let mut codec = ClientCodec::new(TransportKind::Intermediate);
+    drain(session, now, bufs, &mut codec, rng, Some(&mut sent));
+    request_ids(sent)
+}
+
 /// The msg_ids of the requests in `sent` (encrypted client packets), and
 /// the session id.
 fn request_ids(sent: Vec<Vec<u8>>) -> (i64, Vec<i64>) {
@@ -181,17 +195,12 @@ impl DecodeSmall {
         for (i, b) in self.bodies.iter().enumerate() {
             self.session.push_request(i as u64, b.clone());
         }
-        let mut sent = Vec::new();
-        let mut codec = ClientCodec::new(TransportKind::Intermediate);
-        drain(
+        let (sid, ids) = send_queued(
             &mut self.session,
             self.clocks.t0,
             &mut self.bufs,
-            &mut codec,
             &mut self.rng,
-            Some(&mut sent),
         );
-        let (sid, ids) = request_ids(sent);
         assert_eq!(ids.len(), self.bodies.len());
         let server = self
             .server
@@ -328,17 +337,12 @@ impl BulkDecrypt {
 
     fn prepare(&mut self) {
         self.session.push_request(0, common::small_body(0));
-        let mut sent = Vec::new();
-        let mut codec = ClientCodec::new(TransportKind::Intermediate);
-        drain(
+        let (sid, ids) = send_queued(
             &mut self.session,
             self.clocks.t0,
             &mut self.bufs,
-            &mut codec,
             &mut self.rng,
-            Some(&mut sent),
         );
-        let (sid, ids) = request_ids(sent);
         let server = self
             .server
             .get_or_insert_with(|| ServerPackets::new(&self.clocks, sid));
